@@ -1,0 +1,33 @@
+from datetime import timedelta
+
+import factory
+
+from escalation.models import EscalationStep, SlaPolicy, TargetKind, Tier
+
+
+class TierFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tier
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Tier {n}")
+
+
+class SlaPolicyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SlaPolicy
+
+    tier = factory.SubFactory(TierFactory)
+    priority = ""
+    name = factory.LazyAttribute(lambda o: f"{o.tier.name} {o.priority or 'default'}")
+    snooze_minutes = 30
+
+
+class EscalationStepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EscalationStep
+
+    policy = factory.SubFactory(SlaPolicyFactory)
+    level = factory.Sequence(lambda n: n + 1)
+    delay = factory.LazyAttribute(lambda o: timedelta(minutes=10 * o.level))
+    target_kind = TargetKind.ON_SHIFT
