@@ -1,15 +1,16 @@
 """The periodic jobs SLA Buddy needs, created in django-celery-beat's tables.
 
 ``manage.py ensure_schedules`` adds any that are missing and never changes one
-that exists, so intervals edited in the admin stick. Each app appends its jobs
-here; the interval may come from a setting.
+that exists, so intervals edited in the admin stick. Each app lists its own
+jobs in ``<app>/schedules.py`` as ``def schedules() -> list[Schedule]``.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
-from django.conf import settings
+APPS_WITH_SCHEDULES = ("tickets", "escalation", "calendars")
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,14 @@ class Schedule:
 
 
 def default_schedules() -> list[Schedule]:
-    # Apps register their periodic jobs here as they gain them.
-    schedules: list[Schedule] = []
-    _ = settings  # intervals come from settings; see each entry
-    return schedules
+    found: list[Schedule] = []
+    for app in APPS_WITH_SCHEDULES:
+        module_name = app if "." in app else f"{app}.schedules"
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        found.extend(module.schedules())
+    return found
