@@ -1,12 +1,21 @@
 """Who an escalation level notifies: answered from the database, never the network.
 
-``resolve_target`` is the one function the escalation engine calls. Until
-calendar sources are configured, "on shift" means every active support
-engineer and nobody is embedded; calendars/ (shifts, embedded assignments,
-overrides) refines ``on_shift`` and ``embedded``.
+``resolve_target`` is the one function the escalation engine calls. It reads:
+
+- ``on_shift(at)``: support engineers whose shift interval (synced from the
+  shift calendars by calendars/sync.py) covers ``at``. With no active shift
+  calendar configured, every active support engineer counts as on shift.
+- ``embedded(at)``: engineer id -> product team, from the embedded-support
+  calendars.
+- ``RosterOverride`` rows (the admin's roster and overrides) beat both: on or
+  off shift, embedded in a product or not. When several cover ``at`` for one
+  engineer, the one that started last wins.
 
 A target that resolves to nobody falls through to the next wider audience,
 and the resolution says so, so the message never silently pings no one.
+When a calendar the answer depended on has not synced successfully for
+CALENDAR_STALE_AFTER_MINUTES, ``Resolution.warnings`` says the roster may be
+out of date (and ``.note`` carries it into the message).
 """
 
 from __future__ import annotations
@@ -15,8 +24,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
 
-from calendars.models import Engineer, Role
+from calendars.models import (
+    CalendarInterval,
+    CalendarSource,
+    Engineer,
+    OverrideKind,
+    Purpose,
+    Role,
+    RosterOverride,
+)
 
 # Widest last. A kind falls through to the kinds after it.
 LADDER = ("on_shift_not_embedded", "on_shift", "user_group", "head_of_success")
@@ -26,6 +45,11 @@ LABELS = {
     "user_group": "the support user group",
     "head_of_success": "the head of success",
     "engineer": "the named engineer",
+}
+# Which calendars each kind's answer depends on (for the stale-calendar guard).
+CALENDARS_READ = {
+    "on_shift_not_embedded": (Purpose.SHIFTS, Purpose.EMBEDDED),
+    "on_shift": (Purpose.SHIFTS,),
 }
 
 
@@ -60,27 +84,123 @@ class Resolution:
 
     @property
     def note(self) -> str:
-        """A sentence for the message when the step's own target was empty."""
+        """A sentence for the message when the step's own target was empty or the roster is stale."""
         parts = [f"Nobody resolved for {LABELS.get(k, k)}." for k in self.fell_through_from]
         if not self.mentions:
             parts.append("Nobody could be resolved at all: check the roster in the admin.")
         return " ".join(parts + self.warnings)
 
 
+# --- The roster at a moment ---------------------------------------------------
+
+
+@dataclass
+class RosterLine:
+    """One support engineer's state at a moment, with where it came from (for the admin)."""
+
+    engineer: Engineer
+    on_shift: bool
+    shift_reason: str
+    embedded_in: str = ""
+    embedded_reason: str = ""
+
+    @property
+    def summary(self) -> str:
+        text = f"on shift ({self.shift_reason})" if self.on_shift else f"off shift ({self.shift_reason})"
+        if self.embedded_in:
+            text += f", embedded in {self.embedded_in} ({self.embedded_reason})"
+        return text
+
+
 def _support_engineers():
-    return Engineer.objects.filter(active=True, role=Role.SUPPORT_ENGINEER).exclude(
-        slack_user_id__isnull=True
-    )
+    return Engineer.objects.filter(active=True, role=Role.SUPPORT_ENGINEER)
+
+
+def _covering(queryset, at: datetime):
+    return queryset.filter(starts_at__lte=at).filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
+
+
+def roster_at(at: datetime) -> list[RosterLine]:
+    """Every active support engineer at ``at``: on shift or not, embedded or not, and why.
+
+    Four queries whatever the team size; no network.
+    """
+    engineers = list(_support_engineers().order_by("name", "pk"))
+    shift_calendars = CalendarSource.objects.filter(active=True, purpose=Purpose.SHIFTS).exists()
+    lines = {
+        e.pk: RosterLine(
+            e,
+            on_shift=not shift_calendars,
+            shift_reason="no shift calendar" if not shift_calendars else "shift calendar",
+        )
+        for e in engineers
+    }
+    intervals = _covering(
+        # A row's purpose must still be its source's (the source may have been edited since the sync).
+        CalendarInterval.objects.filter(
+            source__active=True, purpose=F("source__purpose"), engineer__in=lines.keys()
+        ),
+        at,
+    ).select_related("source")
+    for interval in intervals.order_by("starts_at", "pk"):
+        line = lines[interval.engineer_id]
+        if interval.purpose == Purpose.SHIFTS:
+            line.on_shift, line.shift_reason = True, interval.source.name
+        elif interval.product and interval.product not in line.embedded_in.split(", "):
+            line.embedded_in = ", ".join(filter(None, [line.embedded_in, interval.product]))
+            line.embedded_reason = interval.source.name
+    # Overrides last, oldest first, so the one that started last has the final word.
+    overrides = _covering(RosterOverride.objects.filter(engineer__in=lines.keys()), at)
+    for override in overrides.order_by("starts_at", "pk"):
+        line = lines[override.engineer_id]
+        reason = f"override{': ' + override.note if override.note else ''}"
+        if override.kind in (OverrideKind.ON_SHIFT, OverrideKind.OFF_SHIFT):
+            line.on_shift, line.shift_reason = override.kind == OverrideKind.ON_SHIFT, reason
+        else:
+            line.embedded_in = override.product if override.kind == OverrideKind.EMBEDDED else ""
+            line.embedded_reason = reason
+    return list(lines.values())
+
+
+def roster_now(at: datetime | None = None) -> list[RosterLine]:
+    """The roster for the admin's "on shift now / embedded now" display."""
+    return roster_at(at or timezone.now())
 
 
 def on_shift(at: datetime) -> list[Engineer]:
     """Support engineers on shift at ``at``."""
-    return list(_support_engineers().order_by("name"))
+    return [line.engineer for line in roster_at(at) if line.on_shift]
 
 
 def embedded(at: datetime) -> dict[int, str]:
     """Engineer id -> product team, for engineers embedded at ``at``."""
-    return {}
+    return {line.engineer.pk: line.embedded_in for line in roster_at(at) if line.embedded_in}
+
+
+# --- Stale-calendar guard -------------------------------------------------------
+
+
+def stale_sources(*, now: datetime | None = None, purposes=None) -> list[CalendarSource]:
+    """Active sources whose last good sync is older than CALENDAR_STALE_AFTER_MINUTES."""
+    now = now or timezone.now()
+    sources = CalendarSource.objects.filter(active=True)
+    if purposes is not None:
+        sources = sources.filter(purpose__in=list(purposes))
+    return [s for s in sources if s.is_stale(now)]
+
+
+def stale_warnings(*, now: datetime | None = None, purposes=None) -> list[str]:
+    warnings = []
+    for source in stale_sources(now=now, purposes=purposes):
+        if source.last_success_at is None:
+            since = "has never synced successfully"
+        else:
+            since = f"last synced successfully {source.last_success_at:%Y-%m-%d %H:%M} UTC"
+        warnings.append(f"Warning: the roster may be out of date (calendar “{source.name}” {since}).")
+    return warnings
+
+
+# --- Resolution -----------------------------------------------------------------
 
 
 def _people(engineers) -> list[Person]:
@@ -89,8 +209,9 @@ def _people(engineers) -> list[Person]:
 
 def _resolve_one(kind: str, ref: str, engineer_id: int | None, at: datetime) -> Resolution:
     if kind == "on_shift_not_embedded":
-        away = embedded(at)
-        return Resolution(kind, _people(e for e in on_shift(at) if e.pk not in away))
+        return Resolution(
+            kind, _people(line.engineer for line in roster_at(at) if line.on_shift and not line.embedded_in)
+        )
     if kind == "on_shift":
         return Resolution(kind, _people(on_shift(at)))
     if kind == "user_group":
@@ -109,11 +230,19 @@ def resolve_target(*, kind: str, ref: str = "", engineer_id: int | None = None, 
     """Resolve a step's target at ``at``, falling through to wider audiences."""
     tried: list[str] = []
     # A specific engineer falls through to the head of success; ladder kinds to the wider ones.
-    chain = [kind] + ([k for k in LADDER[LADDER.index(kind) + 1:]] if kind in LADDER else ["head_of_success"])
+    chain = [kind] + (
+        [k for k in LADDER[LADDER.index(kind) + 1 :]] if kind in LADDER else ["head_of_success"]
+    )
+    resolution = Resolution("")
     for candidate in chain:
-        resolution = _resolve_one(candidate, ref if candidate == kind else "", engineer_id, at)
-        if resolution.mentions:
-            resolution.fell_through_from = tried
-            return resolution
+        found = _resolve_one(candidate, ref if candidate == kind else "", engineer_id, at)
+        if found.mentions:
+            resolution = found
+            break
         tried.append(candidate)
-    return Resolution("", fell_through_from=tried)
+    resolution.fell_through_from = tried
+    # Staleness is judged now (when the message goes out), for the calendars this answer read.
+    purposes = {p for k in tried + [resolution.kind] for p in CALENDARS_READ.get(k, ())}
+    if purposes:
+        resolution.warnings = stale_warnings(purposes=purposes)
+    return resolution

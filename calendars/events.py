@@ -1,0 +1,22 @@
+"""What the calendar clients (google.py, ical.py) hand to the sync: occurrences with aware UTC times."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class CalendarFetchError(Exception):
+    """A calendar could not be read; the last good data stays in place."""
+
+
+@dataclass
+class FetchedEvent:
+    """One occurrence as read from a calendar."""
+
+    event_id: str
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    all_day: bool = False
+    attendees: list[str] = field(default_factory=list)  # lower-case emails of non-declining attendees
