@@ -1,7 +1,8 @@
 from django.contrib import admin
 
 from escalation.models import Escalation
-from tickets.models import Ticket, TicketEvent, WatchedChannel
+from slabuddy.console import BreachedFilter, TicketConsoleMixin
+from tickets.models import BotReply, SlackInbound, Ticket, TicketEvent, WatchedChannel
 
 
 @admin.register(WatchedChannel)
@@ -38,13 +39,13 @@ class TicketEventInline(ReadOnlyInline):
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(TicketConsoleMixin, admin.ModelAdmin):
     """Tickets are history: what arrived and what happened is not editable."""
 
     list_display = (
         "__str__", "priority", "state", "opened_at", "responded_at", "response_path"
     )
-    list_filter = ("state", "channel__tier", "priority", "channel")
+    list_filter = ("state", "channel__tier", BreachedFilter, "priority", "channel")
     search_fields = ("helpdesk_ticket_id", "slack_ts", "text")
     date_hierarchy = "opened_at"
     list_select_related = ("channel", "channel__tier")
@@ -53,6 +54,14 @@ class TicketAdmin(admin.ModelAdmin):
         "channel", "slack_ts", "helpdesk_ticket_id", "priority", "ticket_type", "text",
         "author_slack_id", "opened_at", "policy", "state", "responded_at", "response_path",
         "responded_by", "created_at",
+    ) + TicketConsoleMixin.console_fields
+    fieldsets = (
+        ("Now", {"fields": TicketConsoleMixin.console_fields}),
+        ("Ticket", {"fields": (
+            "channel", "slack_ts", "helpdesk_ticket_id", "priority", "ticket_type", "text",
+            "author_slack_id", "opened_at", "policy", "state", "responded_at", "response_path",
+            "responded_by", "created_at",
+        )}),
     )
 
     def has_add_permission(self, request):
@@ -60,3 +69,34 @@ class TicketAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
+
+
+@admin.register(SlackInbound)
+class SlackInboundAdmin(admin.ModelAdmin):
+    """Slack deliveries as received: to see what arrived and why one failed. Read-only."""
+
+    list_display = ("key", "kind", "state", "received_at", "retry_num", "attempts", "last_error")
+    list_filter = ("kind", "state")
+    search_fields = ("key",)
+    date_hierarchy = "received_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BotReply)
+class BotReplyAdmin(admin.ModelAdmin):
+    """The bot's thread replies (snooze confirmations, help), one per message answered. Read-only."""
+
+    list_display = ("key", "state", "channel", "thread_ts", "created_at", "last_error")
+    list_filter = ("state",)
+    search_fields = ("key", "channel", "thread_ts")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

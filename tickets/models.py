@@ -80,6 +80,10 @@ class Ticket(models.Model):
     responded_at = models.DateTimeField(null=True, blank=True)
     response_path = models.CharField(max_length=16, choices=ResponsePath.choices, blank=True)
     responded_by = models.CharField(max_length=200, blank=True)
+    responses_checked_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When a poll last asked the helpdesk or read the thread for a response.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -122,3 +126,74 @@ class TicketEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class InboundKind(models.TextChoices):
+    EVENT = "event", "Events API event"
+    INTERACTION = "interaction", "Interactive component (button)"
+
+
+class InboundState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed (gave up)"
+
+
+class SlackInbound(models.Model):
+    """Every accepted Slack delivery, stored before Slack gets its 200.
+
+    ``key`` is the Events API ``event_id`` (or the interaction's action key):
+    a retry of a delivery that was stored is acknowledged and dropped; a retry
+    of one that failed before it was stored simply stores it now. Pending rows
+    are re-queued by a beat job, so a lost Celery message loses nothing.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=16, choices=InboundKind.choices)
+    payload = models.JSONField()
+    received_at = models.DateTimeField()
+    retry_num = models.PositiveSmallIntegerField(
+        default=0, help_text="X-Slack-Retry-Num of the stored delivery."
+    )
+    state = models.CharField(max_length=16, choices=InboundState.choices, default=InboundState.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["state", "received_at"], name="inbound_state_received")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} ({self.state})"
+
+
+class BotReplyState(models.TextChoices):
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class BotReply(models.Model):
+    """A reply the bot posts in answer to one Slack message, recorded before it is sent.
+
+    Keyed by what it answers (``mention:<channel>:<ts>``), so a mention that
+    reaches us twice (Slack retry, or both ``app_mention`` and ``message``)
+    is answered once.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    channel = models.CharField(max_length=32)
+    thread_ts = models.CharField(max_length=32)
+    text = models.TextField()
+    state = models.CharField(max_length=16, choices=BotReplyState.choices, default=BotReplyState.SENDING)
+    posted_ts = models.CharField(max_length=32, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"reply {self.key} ({self.state})"
