@@ -1,5 +1,5 @@
 FROM python:3.11-slim
-ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 SLABUDDY_DATA_DIR=/data
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY slabuddy slabuddy
@@ -9,4 +9,7 @@ COPY calendars calendars
 COPY manage.py ./
 RUN pip install . && useradd --system --home /app slabuddy && mkdir /data && chown slabuddy /data
 USER slabuddy
-EXPOSE 8000
+VOLUME /data
+EXPOSE 8000 5555
+# docker-compose.yml gives each service its own command; this default is the web server.
+CMD ["gunicorn", "slabuddy.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]

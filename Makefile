@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean check-deployment
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "SLA Buddy needs Python 3.11 or newer"'
@@ -31,6 +31,9 @@ lint: $(VENV)/.installed-dev
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check-deployment: $(VENV)/.installed-run
+	$(BIN)/python manage.py check_deployment
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.escalation_lag

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-APPS_WITH_SCHEDULES = ("tickets", "escalation", "calendars")
+APPS_WITH_SCHEDULES = ("tickets", "escalation", "calendars", "slabuddy.heartbeat")
 
 
 @dataclass(frozen=True)
