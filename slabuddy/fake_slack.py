@@ -58,6 +58,9 @@ class FakeSlack:
         self.state = FakeSlackState()
         self.lock = threading.Lock()
         self.page_limit_cap = page_limit_cap
+        # Sent back by auth.test in the x-oauth-scopes header, as Slack does.
+        self.scopes = ["app_mentions:read", "channels:history", "channels:read", "chat:write",
+                       "groups:history", "groups:read", "usergroups:read", "users:read"]
         self._ts_counter = itertools.count(1)
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -183,7 +186,8 @@ class FakeSlack:
             else:
                 body = handler(args)
             self.state.calls.append(Call(method, args, time.time(), 200))
-            return 200, body, {}
+            headers = {"x-oauth-scopes": ",".join(self.scopes)} if method == "auth.test" else {}
+            return 200, body, headers
 
     def api_auth_test(self, args):
         return {"ok": True, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "team_id": TEAM_ID,
@@ -261,6 +265,17 @@ class FakeSlack:
             return {"ok": False, "error": "thread_not_found"}
         items.sort(key=lambda m: float(m["ts"]))  # Slack: parent first, then oldest first
         return self._page(items, args)
+
+    def api_fake_postMessage(self, args):
+        """Not Slack: post as a person (demo page, tests). Only this fake has it."""
+        channel, user = args.get("channel"), args.get("user")
+        if not channel or not user:
+            return {"ok": False, "error": "channel_and_user_required"}
+        message = {"type": "message", "ts": self.new_ts(), "user": user, "text": args.get("text", "")}
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
+        self.state.messages[channel].append(message)
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
 
     def api_conversations_info(self, args):
         channel = args.get("channel")

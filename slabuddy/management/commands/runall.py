@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ctypes
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -54,6 +56,9 @@ class Command(BaseCommand):
                 "--pidfile", "",
             ],
         }
+        env = dict(os.environ)
+        if settings.DEMO_MODE:
+            commands, env = self._with_demo_slack(commands, env)
         self.children: dict[str, subprocess.Popen] = {}
         self.stopping = threading.Event()
         signal.signal(signal.SIGINT, self._on_signal)
@@ -63,6 +68,7 @@ class Command(BaseCommand):
             child = subprocess.Popen(
                 cmd,
                 cwd=settings.BASE_DIR,
+                env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -81,6 +87,27 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(banner) + "\nPress Ctrl-C to stop everything.")
         exit_code = self._supervise()
         sys.exit(exit_code)
+
+    def _with_demo_slack(self, commands: dict, env: dict) -> tuple[dict, dict]:
+        """Demo mode: a stand-in Slack Web API process, and every child pointed at it."""
+        from slabuddy.demo.setup import demo_setup
+        from slabuddy.fake_slack import BOT_USER_ID
+
+        port = int(os.environ.get("SLABUDDY_DEMO_SLACK_PORT") or 0) or _free_port()
+        secret_file = settings.DATA_DIR / "demo_signing_secret"
+        if not secret_file.exists():
+            secret_file.write_text(secrets.token_hex(16))
+            secret_file.chmod(0o600)
+        env = env | {
+            "SLACK_API_BASE_URL": f"http://127.0.0.1:{port}/api/",
+            "SLACK_SIGNING_SECRET": secret_file.read_text().strip(),
+            "SLACK_BOT_USER_ID": BOT_USER_ID,
+        }
+        env.pop("SLACK_SIGNING_SECRET_FILE", None)
+        demo_setup()
+        self.stdout.write(f"Demo mode (no SLACK_BOT_TOKEN): stand-in Slack on port {port}.")
+        fake = [sys.executable, "-m", "slabuddy.fake_slack", "--port", str(port)]
+        return {"slack": fake, **commands}, env
 
     def _relay(self, name: str, child: subprocess.Popen) -> None:
         assert child.stdout is not None
@@ -131,7 +158,7 @@ class Command(BaseCommand):
             # Also reaps pool processes left in the group after their parent exited.
             self._signal_group(child, signal.SIGKILL)
             child.wait()
-        self.stdout.write("Stopped web, worker and beat.")
+        self.stdout.write(f"Stopped {', '.join(self.children)}.")
 
     @staticmethod
     def _signal_group(child: subprocess.Popen, signum: int) -> None:
@@ -139,3 +166,9 @@ class Command(BaseCommand):
             os.killpg(child.pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
