@@ -8,3 +8,40 @@ def staff_client(client, django_user_model):
     user = django_user_model.objects.create_superuser("staff", "staff@example.com", "pw-for-tests")
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def fake_slack(settings):
+    """A real HTTP stand-in for Slack's Web API; the Slack seam points at it."""
+    from slabuddy.fake_slack import FakeSlack
+
+    with FakeSlack() as fake:
+        settings.SLACK_API_BASE_URL = fake.base_url
+        yield fake
+
+
+@pytest.fixture
+def celery_worker_factory(transactional_db, settings, tmp_path):
+    """Start real Celery workers (subprocesses) on the test database and broker.
+
+    ``start(**env)`` starts one and waits until it is ready; ``env`` overrides
+    its environment (e.g. ``ESCALATION_HORIZON_SECONDS="30"``). Request
+    ``fake_slack`` first so the worker posts to it. The broker is purged
+    before and after; every worker is stopped at teardown (before the
+    database is flushed). See slabuddy/testing/worker.py.
+    """
+    from slabuddy.testing.worker import CeleryWorker, purge_broker
+
+    purge_broker()
+    workers: list[CeleryWorker] = []
+
+    def start(*, concurrency: int = 1, **env: str) -> CeleryWorker:
+        worker = CeleryWorker(log_dir=tmp_path, env=env, concurrency=concurrency)
+        workers.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in workers:
+        # Short grace: a warm shutdown takes seconds, and the broker is purged anyway.
+        worker.stop(grace=1)
+    purge_broker()

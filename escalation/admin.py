@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from escalation.models import Escalation, EscalationStep, SlaPolicy, Tier
+from escalation.models import (
+    Escalation,
+    EscalationStep,
+    OutgoingMessage,
+    SlaPolicy,
+    SnoozeRequest,
+    Tier,
+)
 
 
 class EscalationStepInline(admin.TabularInline):
@@ -8,6 +15,19 @@ class EscalationStepInline(admin.TabularInline):
     extra = 0
     fields = ("level", "delay", "target_kind", "target_ref", "engineer", "message_template")
     autocomplete_fields = ("engineer",)
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """History written only by the engine: nobody edits it by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(SlaPolicy)
@@ -32,20 +52,32 @@ class TierAdmin(admin.ModelAdmin):
 
 
 @admin.register(Escalation)
-class EscalationAdmin(admin.ModelAdmin):
+class EscalationAdmin(_ReadOnlyAdmin):
     """Per-ticket levels. Read-only: they are history, changed only by the engine."""
 
-    list_display = ("ticket", "level", "state", "due_at", "fired_at", "attempts", "last_error")
-    list_filter = ("state", "level", "ticket__channel__tier")
+    list_display = (
+        "ticket", "level", "state", "due_at", "fired_at", "fired_via", "attempts", "last_error"
+    )
+    list_filter = ("state", "level", "fired_via", "ticket__channel__tier")
     search_fields = ("ticket__helpdesk_ticket_id", "ticket__slack_ts", "last_error")
     date_hierarchy = "due_at"
     list_select_related = ("ticket", "ticket__channel")
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+@admin.register(OutgoingMessage)
+class OutgoingMessageAdmin(_ReadOnlyAdmin):
+    """Every escalation post, recorded before it was sent (idempotency key = ticket + level)."""
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    list_display = (
+        "idempotency_key", "status", "channel", "slack_ts", "attempts", "last_error", "updated_at"
+    )
+    list_filter = ("status",)
+    search_fields = ("idempotency_key", "channel", "slack_ts", "last_error")
+
+
+@admin.register(SnoozeRequest)
+class SnoozeRequestAdmin(_ReadOnlyAdmin):
+    list_display = ("request_key", "ticket", "actor", "at", "applied")
+    list_filter = ("applied",)
+    search_fields = ("request_key", "actor")
+    list_select_related = ("ticket", "ticket__channel")

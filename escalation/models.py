@@ -105,8 +105,12 @@ class EscalationStep(models.Model):
     message_template = models.TextField(
         blank=True,
         help_text=(
-            "Leave blank for the default message. Placeholders: {level}, {mentions}, "
-            "{waited}, {next_step}, {snooze_minutes}, {ticket_link}, {note}."
+            "Slack mrkdwn; leave blank for the default message. Placeholders: {level}, "
+            "{mentions} (the resolved <@U…> / <!subteam^S…> mentions), {waited} (time since "
+            "the ticket opened), {next_step} (next level's time and target, or that this is the "
+            "last), {snooze_minutes}, {ticket_link} (admin page), {note} (why the target fell "
+            "through, or empty), {tier}, {priority}, {ticket_id} (helpdesk id). Unknown "
+            "placeholders are left as written. A Snooze button is always added."
         ),
     )
 
@@ -125,9 +129,15 @@ class EscalationStep(models.Model):
 
 class EscalationState(models.TextChoices):
     PENDING = "pending", "Pending"
+    FIRING = "firing", "Firing (claimed by a worker)"
     FIRED = "fired", "Fired"
     CANCELLED = "cancelled", "Cancelled"
     FAILED = "failed", "Failed (permanent Slack error)"
+
+
+class FiredVia(models.TextChoices):
+    TASK = "task", "Delayed task"
+    SWEEPER = "sweeper", "Sweeper"
 
 
 class Escalation(models.Model):
@@ -148,11 +158,23 @@ class Escalation(models.Model):
     version = models.PositiveIntegerField(
         default=1, help_text="Bumped on every reschedule/cancel; a task carrying an old one is stale."
     )
+    not_before = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "Pending: no attempt before this (Slack rate limit or error backoff). "
+            "Firing: the claim's lease; after it the sweeper takes the level over."
+        ),
+    )
     celery_task_id = models.CharField(max_length=64, blank=True)
     enqueued_for = models.DateTimeField(
         null=True, blank=True, help_text="The due time the current Celery task was queued for."
     )
     fired_at = models.DateTimeField(null=True, blank=True)
+    fired_via = models.CharField(
+        max_length=16, choices=FiredVia.choices, blank=True,
+        help_text="Which path claimed the level that posted: its delayed task or the sweeper.",
+    )
     notified = models.JSONField(
         default=list, blank=True, help_text="Slack ids and names this level mentioned."
     )
@@ -171,3 +193,57 @@ class Escalation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket} L{self.level} ({self.state})"
+
+
+class OutgoingStatus(models.TextChoices):
+    SENDING = "sending", "Sending (may have reached Slack)"
+    SENT = "sent", "Sent"
+    RETRY = "retry", "Not sent, will retry"
+    FAILED = "failed", "Failed (permanent)"
+
+
+class OutgoingMessage(models.Model):
+    """A Slack post, written before the HTTP call and updated after it.
+
+    ``idempotency_key`` is (ticket, level) and travels in the message's Slack
+    metadata; a row left in ``sending`` means a worker died around the call,
+    so the next attempt looks for the key in the thread before posting again.
+    """
+
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    escalation = models.OneToOneField(Escalation, on_delete=models.CASCADE, related_name="outgoing")
+    channel = models.CharField(max_length=32)
+    thread_ts = models.CharField(max_length=32)
+    text = models.TextField()
+    status = models.CharField(max_length=16, choices=OutgoingStatus.choices)
+    notified = models.JSONField(default=list, blank=True)
+    slack_ts = models.CharField(max_length=32, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.idempotency_key} ({self.status})"
+
+
+class SnoozeRequest(models.Model):
+    """One snooze request (a Slack mention or button click), applied at most once."""
+
+    request_key = models.CharField(
+        max_length=128, unique=True, help_text="The Slack message or action that asked."
+    )
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="snoozes")
+    actor = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField()
+    applied = models.BooleanField(default=False, help_text="Whether it moved any pending level.")
+    due_times = models.JSONField(default=dict, blank=True, help_text="Level -> new due time (ISO).")
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"Snooze {self.request_key} of {self.ticket_id}"

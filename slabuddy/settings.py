@@ -78,6 +78,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz answer before host validation and the HTTPS redirect,
+    # so container health checks work with any Host header (slabuddy/middleware.py).
+    "slabuddy.middleware.HealthEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files under gunicorn
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -148,6 +151,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -212,6 +216,20 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 120, minimum=5)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 100, minimum=5)
+if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_TASK_SOFT_TIME_LIMIT must be below CELERY_TASK_TIME_LIMIT.")
+# A level claimed for firing is held this long; after it the sweeper takes it
+# over (the claimer crashed). Longer than the hard time limit, so a live
+# worker is never overtaken mid-post.
+ESCALATION_CLAIM_LEASE_SECONDS = env_int(
+    "ESCALATION_CLAIM_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 10, minimum=5
+)
+if ESCALATION_CLAIM_LEASE_SECONDS <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "ESCALATION_CLAIM_LEASE_SECONDS must be longer than CELERY_TASK_TIME_LIMIT."
+    )
+# A crashed worker's message is redelivered (acks_late); the stale task then does nothing.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"escalation.tasks.*": {"queue": "escalation"}}
 CELERY_TASK_SEND_SENT_EVENT = True
@@ -261,8 +279,14 @@ CALENDAR_SYNC_MINUTES = env_int("CALENDAR_SYNC_MINUTES", 5, minimum=1)
 CALENDAR_STALE_AFTER_MINUTES = env_int("CALENDAR_STALE_AFTER_MINUTES", 60, minimum=1)
 CALENDAR_TIMEOUT_SECONDS = env_int("CALENDAR_TIMEOUT_SECONDS", 15, minimum=1)
 
-# --- Flower / metrics --------------------------------------------------------
+# --- Flower / metrics / health ----------------------------------------------
 FLOWER_BASIC_AUTH = env_secret("FLOWER_BASIC_AUTH")
+# Bearer token for GET /metrics. Unset: open in dev, staff sessions only in production.
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+# Beat runs slabuddy.tasks.heartbeat this often (on first ensure_schedules);
+# /readyz fails when the last heartbeat is older than the max age.
+HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 30, minimum=1)
+HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 180, minimum=10)
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error"))
 LOGGING = {

@@ -1,0 +1,457 @@
+"""Escalation lag: how late, how often and how reliably levels post, with a real worker.
+
+    python -m bench.escalation_lag                      # 2,000 tickets falling due
+    python -m bench.escalation_lag --flush-midway       # broker flushed and worker killed mid-run
+    python -m bench.escalation_lag --tickets 10000 --due-tickets 2000   # + 8,000 armed far ahead
+    python -m bench.escalation_lag --tickets 10000      # 10,000 falling due (long: N / rate s)
+
+Runs against PostgreSQL and Redis (``DATABASE_URL``, ``CELERY_BROKER_URL``;
+defaults: database ``slabuddy_bench`` on 127.0.0.1 (created and migrated if
+missing, its bench tickets replaced on every run) and Redis database 14,
+which is FLUSHDB'ed: point it at a database nothing else uses). It starts one
+Celery worker and Celery beat (django-celery-beat, with only the escalation
+jobs enabled) as subprocesses, and answers Slack with ``slabuddy.fake_slack``
+in a child process of its own.
+
+N tickets are armed through ``ticket_arm`` (with ``--due-tickets M``, N - M
+of them first, with every level six hours away). Level 1 of the others falls due at
+``--rate`` tickets per second starting ``--lead`` seconds after arming begins,
+level 2 ``--gap`` seconds after level 1, and level 3 six hours later (armed,
+never due during the run: the rows "beyond the horizon"). The worker's
+horizon is ``--horizon`` seconds, so with a fixed rate the number of delayed
+tasks a worker holds does not depend on N, only on the rate; comparing
+``--tickets 10000 --due-tickets 2000`` with ``--tickets 2000`` shows whether
+rows armed beyond the horizon cost the worker memory (they should not).
+
+Reported: lag = arrival of the post at the fake Slack minus the level's due
+time (p50 / p99 / max), posts per level (exactly one expected), levels lost,
+levels the sweeper fired, and the worker's peak RSS (main process, which
+holds the delayed tasks, and main process + pool). With ``--flush-midway``,
+halfway through the due window the broker's Redis database is flushed and
+the worker is killed with SIGKILL and restarted: every queued, unacknowledged
+and in-memory task is gone and the sweeper must fire what they would have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/slabuddy_bench"
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
+CHANNELS = 50
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.escalation_lag", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--tickets", type=int, default=2000, help="tickets to arm (default 2000)")
+    parser.add_argument("--due-tickets", type=int, default=None,
+                        help="how many of them fall due during the run (default: all); the others "
+                        "are armed with every level 6 h away, beyond the horizon")
+    parser.add_argument("--rate", type=float, default=5.0,
+                        help="tickets whose level 1 falls due per second (default 5)")
+    parser.add_argument("--gap", type=float, default=30.0, help="seconds from level 1 to level 2 (30)")
+    parser.add_argument("--lead", type=float, default=None,
+                        help="seconds from the start of arming to the first due level "
+                        "(default: 15 s + 35 ms per ticket, so arming is mostly done by then)")
+    parser.add_argument("--horizon", type=int, default=60,
+                        help="the worker's ESCALATION_HORIZON_SECONDS (default 60, minimum 30)")
+    parser.add_argument("--sweep-seconds", type=int, default=15,
+                        help="ESCALATION_SWEEP_SECONDS: beat's sweeper interval (default 15)")
+    parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2,
+                        help="worker pool processes (default: the number of CPUs)")
+    parser.add_argument("--flush-midway", action="store_true",
+                        help="halfway: FLUSHDB the broker and SIGKILL + restart the worker")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    return parser.parse_args(argv)
+
+
+def configure_environment(options: argparse.Namespace) -> None:
+    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    os.environ.setdefault("CELERY_BROKER_URL", DEFAULT_BROKER_URL)
+    os.environ.setdefault("SLABUDDY_DATA_DIR", "/tmp/slabuddy-bench")
+    os.environ["ESCALATION_HORIZON_SECONDS"] = str(options.horizon)
+    os.environ["ESCALATION_SWEEP_SECONDS"] = str(options.sweep_seconds)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slabuddy.settings")
+    os.environ.pop("SLACK_BOT_TOKEN", None)
+
+
+def ensure_database() -> None:
+    import dj_database_url
+    import psycopg
+
+    db = dj_database_url.parse(os.environ["DATABASE_URL"])
+    if "postgresql" not in db["ENGINE"]:
+        print("note: not PostgreSQL; the issue's targets are for PostgreSQL + Redis", flush=True)
+        return
+    dsn = dict(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or None,
+               password=db["PASSWORD"] or None, dbname="postgres", autocommit=True)
+    with psycopg.connect(**{k: v for k, v in dsn.items() if v is not None}) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db["NAME"],)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
+
+
+# --- processes -----------------------------------------------------------------
+
+
+class Child:
+    def __init__(self, name: str, args: list[str], log_dir: Path, env: dict[str, str]):
+        self.name = name
+        self.log_path = log_dir / f"{name}-{int(time.time())}.log"
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "slabuddy", *args],
+            cwd=BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def wait_for_log(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log_path.read_text(errors="replace"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{self.name} did not start; see {self.log_path}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+        self._log.close()
+
+
+def _serve_fake_slack(conn) -> None:
+    """Child process: the fake Slack, away from this process's CPU and GIL."""
+    from slabuddy.fake_slack import FakeSlack
+
+    fake = FakeSlack().start()
+    conn.send(fake.base_url)
+    while True:
+        command, payload = conn.recv()
+        if command == "threads":
+            for channel, ts in payload:
+                fake.add_message(channel, "bench ticket", ts=ts, user="UCUST")
+            conn.send(None)
+        elif command == "posts":  # (key, arrival time) of every accepted chat.postMessage
+            conn.send([
+                ((c.args.get("metadata") or {}).get("event_payload", {}).get("key"), c.at)
+                for c in fake.calls("chat.postMessage") if c.status == 200
+            ])
+        elif command == "stop":
+            fake.stop()
+            conn.send(None)
+            return
+
+
+class FakeSlackProcess:
+    def __init__(self):
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self.conn, child_conn = context.Pipe()
+        self.process = context.Process(target=_serve_fake_slack, args=(child_conn,), daemon=True)
+        self.process.start()
+        self.base_url = self.conn.recv()
+
+    def ask(self, command: str, payload=None):
+        self.conn.send((command, payload))
+        return self.conn.recv()
+
+    def stop(self) -> None:
+        self.ask("stop")
+        self.process.join(5)
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS of the worker's main process, and of the main process plus its pool."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.pid: int | None = None
+        self.peak_main = 0
+        self.peak_total = 0
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.5):
+            pid = self.pid
+            if pid is None:
+                continue
+            main = _rss_kib(pid)
+            total = main + sum(_rss_kib(child) for child in _children(pid))
+            self.peak_main = max(self.peak_main, main)
+            self.peak_total = max(self.peak_total, total)
+
+
+# --- the run ---------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    options = parse_args(argv)
+    if options.lead is None:
+        options.lead = 15 + 0.035 * min(options.tickets, options.due_tickets or options.tickets)
+    configure_environment(options)
+    ensure_database()
+
+    import django
+
+    django.setup()
+    import logging
+
+    import redis
+    from django.conf import settings
+    from django.core.management import call_command
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from escalation.models import Escalation, EscalationState, EscalationStep, SlaPolicy, TargetKind, Tier
+    from escalation.schedules import schedules
+    from escalation.services import ticket_arm
+    from tickets.models import Ticket, WatchedChannel
+
+    logging.getLogger("slabuddy").setLevel(logging.WARNING)
+    call_command("migrate", verbosity=0)
+
+    # A clean slate: the bench's own tier, channels and tickets; an empty broker db.
+    tier, _ = Tier.objects.get_or_create(name="Bench")
+    Ticket.objects.filter(channel__tier=tier).delete()
+    policy, _ = SlaPolicy.objects.get_or_create(tier=tier, priority="", defaults={"name": "Bench"})
+    policy.steps.all().delete()
+    first_delay = timedelta(minutes=10)
+    for level, delay in enumerate(
+        (first_delay, first_delay + timedelta(seconds=options.gap), timedelta(hours=6)), start=1
+    ):
+        EscalationStep.objects.create(policy=policy, level=level, delay=delay,
+                                      target_kind=TargetKind.USER_GROUP, target_ref="SBENCH")
+    channels = [
+        WatchedChannel.objects.get_or_create(slack_channel_id=f"CBENCH{i:03d}",
+                                             defaults={"name": f"bench-{i}", "tier": tier})[0]
+        for i in range(CHANNELS)
+    ]
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    if settings.CELERY_BROKER_URL.startswith("redis"):
+        broker.flushdb()
+    PeriodicTask.objects.update(enabled=False)
+    for schedule in schedules():
+        interval, _ = IntervalSchedule.objects.get_or_create(every=schedule.every_seconds,
+                                                             period=IntervalSchedule.SECONDS)
+        PeriodicTask.objects.update_or_create(
+            name=schedule.name,
+            defaults={"task": schedule.task, "interval": interval, "queue": schedule.queue,
+                      "enabled": True, "description": schedule.description},
+        )
+
+    fake = FakeSlackProcess()
+    log_dir = settings.DATA_DIR / "bench-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "SLACK_API_BASE_URL": fake.base_url, "LOG_LEVEL": "warning"}
+    worker_args = ["worker", "-Q", "escalation,default", "-c", str(options.concurrency), "-l", "info",
+                   "--without-gossip", "--without-mingle"]
+    sampler = RssSampler()
+    sampler.start()
+
+    def start_worker() -> Child:
+        child = Child("worker", worker_args + ["-n", f"bench-{time.time_ns()}@%h"], log_dir, env)
+        child.wait_for_log(" ready.")
+        sampler.pid = child.process.pid
+        return child
+
+    worker = start_worker()
+    beat = Child("beat", ["beat", "-l", "info", "--scheduler",
+                          "django_celery_beat.schedulers:DatabaseScheduler", "--pidfile="], log_dir, env)
+    beat.wait_for_log("beat: Starting")
+    print(f"worker and beat up; fake Slack at {fake.base_url}; logs in {log_dir}", flush=True)
+
+    try:
+        n = options.tickets
+        due_n = min(n, options.due_tickets or n)
+
+        def create_and_arm(indexes: range, opened_at) -> float:
+            """Tickets first (one bulk insert), then each armed through the real service."""
+            Ticket.objects.bulk_create(
+                Ticket(
+                    channel=channels[i % CHANNELS],
+                    slack_ts=f"{1700000000 + i}.{i % 1000000:06d}",
+                    helpdesk_ticket_id=str(100000 + i),
+                    priority="normal",
+                    text="bench ticket",
+                    opened_at=opened_at(i),
+                )
+                for i in indexes
+            )
+            tickets = list(
+                Ticket.objects.filter(channel__tier=tier, escalations__isnull=True)
+                .select_related("channel").order_by("opened_at")
+            )
+            # The tickets' own messages, so that their threads exist.
+            fake.ask("threads", [(t.channel.slack_channel_id, t.slack_ts) for t in tickets])
+            started = time.monotonic()
+            for ticket in tickets:
+                ticket_arm(ticket=ticket)
+            return time.monotonic() - started
+
+        if n > due_n:  # armed, every level far beyond the horizon (none due during the run)
+            far = datetime.now(UTC) + timedelta(hours=6)
+            seconds = create_and_arm(range(due_n, n), lambda i: far)
+            print(f"armed {n - due_n} tickets due in 6 h in {seconds:.1f} s", flush=True)
+        # Level 1 of the due tickets falls due at --rate per second from first_due on.
+        first_due = datetime.now(UTC) + timedelta(seconds=options.lead)
+        arm_seconds = create_and_arm(
+            range(due_n), lambda i: first_due + timedelta(seconds=i / options.rate) - first_delay
+        )
+        late_armed = Escalation.objects.filter(ticket__channel__tier=tier, level=1,
+                                               due_at__lt=datetime.now(UTC)).count()
+        print(f"armed {due_n} tickets in {arm_seconds:.1f} s ({late_armed} level-1 rows already due "
+              f"when arming finished)", flush=True)
+
+        rows = Escalation.objects.filter(ticket__channel__tier=tier, level__in=(1, 2),
+                                         due_at__lt=first_due + timedelta(hours=1))
+        last_due = max(rows.values_list("due_at", flat=True))
+        midway = first_due + (last_due - first_due) / 2
+        flushed_at = None
+        deadline = last_due + timedelta(seconds=options.sweep_seconds + 60)
+        while True:
+            now = datetime.now(UTC)
+            if options.flush_midway and flushed_at is None and now >= midway:
+                broker.flushdb()
+                worker.kill()
+                flushed_at = now
+                print(f"{now:%H:%M:%S} flushed the broker db and killed the worker; restarting it",
+                      flush=True)
+                worker = start_worker()
+            done = rows.filter(state=EscalationState.FIRED).count()
+            if now > last_due and done == rows.count():
+                break
+            if now > deadline:
+                print("deadline passed with levels unfired", flush=True)
+                break
+            time.sleep(1)
+        time.sleep(max(options.sweep_seconds, 5))  # let duplicates, if any, arrive
+
+        due = {
+            key: (level, due_at, fired_via)
+            for key, level, due_at, fired_via in (
+                (f"ticket:{t}:level:{lv}", lv, d, v)
+                for t, lv, d, v in rows.values_list("ticket_id", "level", "due_at", "fired_via")
+            )
+        }
+        arrivals: dict[str, list[float]] = {}
+        for key, at in fake.ask("posts"):
+            arrivals.setdefault(key, []).append(at)
+        lags = [
+            min(times) - due[key][1].timestamp() for key, times in arrivals.items() if key in due
+        ]
+        per_level: dict[int, dict[int, int]] = {}
+        for key, (level, _, _) in due.items():
+            count = len(arrivals.get(key, []))
+            per_level.setdefault(level, {}).setdefault(count, 0)
+            per_level[level][count] += 1
+        lost = sum(1 for key in due if key not in arrivals)
+        duplicated = sum(1 for key in due if len(arrivals.get(key, [])) > 1)
+        via = {}
+        for _, _, fired_via in due.values():
+            via[fired_via or "-"] = via.get(fired_via or "-", 0) + 1
+        flushed_lags = []
+        if flushed_at is not None:
+            flushed_lags = [
+                min(arrivals[key]) - d.timestamp()
+                for key, (_, d, _) in due.items()
+                if key in arrivals and d >= flushed_at
+            ]
+        result = {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "tickets": n,
+            "due_tickets": due_n,
+            "levels_due": len(due),
+            "rate_per_second": options.rate,
+            "horizon_seconds": options.horizon,
+            "sweep_seconds": options.sweep_seconds,
+            "concurrency": options.concurrency,
+            "flush_midway": options.flush_midway,
+            "arm_seconds": round(arm_seconds, 1),
+            "lag_p50_s": round(statistics.median(lags), 3) if lags else None,
+            "lag_p99_s": round(percentile(lags, 0.99), 3) if lags else None,
+            "lag_max_s": round(max(lags), 3) if lags else None,
+            "lag_max_after_flush_s": round(max(flushed_lags), 3) if flushed_lags else None,
+            "posts_per_level": {
+                str(k): {f"{c} post(s)": m for c, m in sorted(v.items())} for k, v in per_level.items()
+            },
+            "lost": lost,
+            "duplicated": duplicated,
+            "fired_via": via,
+            "worker_peak_rss_main_mib": round(sampler.peak_main / 1024, 1),
+            "worker_peak_rss_total_mib": round(sampler.peak_total / 1024, 1),
+            "armed_beyond_horizon": Escalation.objects.filter(
+                ticket__channel__tier=tier, state=EscalationState.PENDING,
+                due_at__gt=datetime.now(UTC) + timedelta(seconds=options.horizon),
+            ).count(),
+            "python": platform.python_version(),
+        }
+    finally:
+        sampler.stopping.set()
+        beat.stop()
+        worker.stop()
+        fake.stop()
+
+    print(json.dumps(result, indent=2))
+    if options.json:
+        options.json.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The text and Block Kit of an escalation message. Pure functions, no I/O."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+
+from calendars.resolve import LABELS
+
+logger = logging.getLogger("slabuddy.escalation")
+
+DEFAULT_TEMPLATE = (
+    ":rotating_light: *Level {level} escalation*: {mentions} this ticket has waited "
+    "{waited} without a response.\n"
+    "{note}"
+    "Next: {next_step}.\n"
+    "Snooze every pending level by {snooze_minutes} min: @mention me in this thread "
+    "or press the button."
+)
+SNOOZE_ACTION_ID = "snooze"
+
+
+def duration_text(delta: timedelta) -> str:
+    """'1 h 05 min', '12 min', '40 s' (never negative)."""
+    seconds = max(int(delta.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def clock_text(at: datetime, *, time_zone: str, now: datetime) -> str:
+    """'14:35 CET (in 15 min)', in the tier's time zone, with the date if not today."""
+    local = at.astimezone(_zone(time_zone))
+    fmt = "%H:%M %Z" if local.date() == now.astimezone(local.tzinfo).date() else "%a %d %b %H:%M %Z"
+    relative = f"in {duration_text(at - now)}" if at > now else "now"
+    return f"{local.strftime(fmt)} ({relative})"
+
+
+class _KeepUnknown(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+@dataclass(frozen=True)
+class NextStep:
+    level: int
+    due_at: datetime
+    target_kind: str
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+def render_escalation(
+    *,
+    template: str,
+    level: int,
+    mentions: list[str],
+    note: str,
+    opened_at: datetime,
+    now: datetime,
+    next_step: NextStep | None,
+    snooze_minutes: int,
+    ticket_pk: int,
+    ticket_id: str,
+    tier: str,
+    priority: str,
+    time_zone: str,
+) -> RenderedMessage:
+    if next_step is None:
+        next_text = "this was the last level"
+    else:
+        target = LABELS.get(next_step.target_kind, next_step.target_kind)
+        when = clock_text(next_step.due_at, time_zone=time_zone, now=now)
+        next_text = f"level {next_step.level} ({target}) at {when}"
+    values = _KeepUnknown(
+        level=level,
+        mentions=" ".join(mentions) or "nobody could be resolved,",
+        waited=duration_text(now - opened_at),
+        next_step=next_text,
+        snooze_minutes=snooze_minutes,
+        ticket_link=f"{settings.SITE_URL}/admin/tickets/ticket/{ticket_pk}/change/",
+        note=f"_{note}_\n" if note else "",
+        tier=tier,
+        priority=priority or "unset",
+        ticket_id=ticket_id,
+    )
+    try:
+        text = (template or DEFAULT_TEMPLATE).format_map(values)
+    except (ValueError, IndexError, AttributeError, KeyError) as exc:
+        # A broken template in the admin must not stop an escalation.
+        logger.warning("escalation template is invalid (%s); using the default", exc)
+        text = DEFAULT_TEMPLATE.format_map(values)
+    text = text.strip()
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": SNOOZE_ACTION_ID,
+                    "text": {"type": "plain_text", "text": f"Snooze {snooze_minutes} min"},
+                    "value": str(ticket_pk),
+                }
+            ],
+        },
+    ]
+    return RenderedMessage(text=text, blocks=blocks)

@@ -1,0 +1,30 @@
+"""Periodic jobs of the escalation engine (created by ``manage.py ensure_schedules``)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from slabuddy.schedules import Schedule
+
+
+def schedules() -> list[Schedule]:
+    horizon = settings.ESCALATION_HORIZON_SECONDS
+    return [
+        Schedule(
+            name="escalation: sweep due levels",
+            task="escalation.tasks.escalations_sweep",
+            every_seconds=settings.ESCALATION_SWEEP_SECONDS,
+            description="Fires every level that is due and still pending, whatever happened "
+            "to its delayed task (broker flushed, worker killed, publish failed).",
+            queue="escalation",
+        ),
+        Schedule(
+            name="escalation: queue levels entering the horizon",
+            task="escalation.tasks.escalations_enqueue_horizon",
+            # Often enough that a level is queued well before it is due.
+            every_seconds=max(10, horizon // 5),
+            description=f"Gives levels due within {horizon} s (ESCALATION_HORIZON_SECONDS) "
+            "their delayed Celery task; later ones wait in the database.",
+            queue="escalation",
+        ),
+    ]
