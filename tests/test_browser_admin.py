@@ -7,9 +7,7 @@ chromium``; .ci/run installs it). Screenshots go to ``SLABUDDY_ARTIFACTS_DIR``
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 

@@ -6,8 +6,8 @@ fire, @mention the bot to snooze, reply as an engineer to disarm.
 
 import http.cookiejar
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import time

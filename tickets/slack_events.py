@@ -197,11 +197,11 @@ def snooze_reply_text(*, ticket: Ticket, result: Any, actor: str) -> str:
     if not pairs:
         return "This ticket has no pending escalation levels, so there is nothing to snooze."
     lines = [f"• Level {level}: {slack_time(at)}" for level, at in pairs]
-    if getattr(result, "duplicate", False):
-        head = "Already snoozed for that request. Pending escalations fire at:"
-    else:
-        minutes = getattr(result, "snooze_minutes", 30)
-        head = f"Snoozed for {minutes} minutes by <@{actor}>. Pending escalations now fire at:"
+    # A duplicate delivery of the same request reads exactly like the first: only
+    # one of the two replies is posted, and it may be either.
+    minutes = getattr(result, "snooze_minutes", 30)
+    unit = "minute" if minutes == 1 else "minutes"
+    head = f"Snoozed for {minutes} {unit} by <@{actor}>. Pending escalations now fire at:"
     return "\n".join([head, *lines])
 
 
