@@ -6,11 +6,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 
 from calendars.resolve import LABELS
+from escalation.models import zone_or_utc
 
 logger = logging.getLogger("slabuddy.escalation")
 
@@ -40,16 +40,9 @@ def duration_text(delta: timedelta) -> str:
     return f"{days} d {hours} h"
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def clock_text(at: datetime, *, time_zone: str, now: datetime) -> str:
     """'14:35 CET (in 15 min)', in the tier's time zone, with the date if not today."""
-    local = at.astimezone(_zone(time_zone))
+    local = at.astimezone(zone_or_utc(time_zone))
     fmt = "%H:%M %Z" if local.date() == now.astimezone(local.tzinfo).date() else "%a %d %b %H:%M %Z"
     relative = f"in {duration_text(at - now)}" if at > now else "now"
     return f"{local.strftime(fmt)} ({relative})"

@@ -7,6 +7,7 @@ fired is decided by ``Escalation`` rows (see escalation/services.py).
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -17,6 +18,15 @@ class Priority(models.TextChoices):
     NORMAL = "normal", "Normal"
     HIGH = "high", "High"
     URGENT = "urgent", "Urgent"
+
+
+def zone_or_utc(name: str) -> ZoneInfo:
+    """A time zone by IANA name; an unknown name falls back to UTC rather than
+    breaking a message or an admin page."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 class Tier(models.Model):
@@ -35,6 +45,10 @@ class Tier(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_or_utc(self.time_zone)
 
 
 class SlaPolicy(models.Model):

@@ -7,7 +7,7 @@ intake and the escalation engine write; nothing here changes state.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, Q, QuerySet, Value
@@ -20,13 +20,6 @@ from tickets.models import Ticket, TicketEventKind
 
 FIRED_STATES = (EscalationState.FIRED, EscalationState.FAILED)
 WAITING_STATES = ("pending", "firing")
-
-
-def _zone(ticket: Ticket) -> ZoneInfo:
-    try:
-        return ZoneInfo(ticket.channel.tier.time_zone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def _when(at: datetime, zone: ZoneInfo) -> str:
@@ -73,7 +66,7 @@ def _people(notified) -> str:
 def _describe(ticket: Ticket, event, escalations: dict[int, Escalation]) -> str:
     details = event.details if isinstance(event.details, dict) else {}
     kind = event.kind
-    zone = _zone(ticket)
+    zone = ticket.channel.tier.zone
     if kind == TicketEventKind.OPENED:
         text = f"Ticket opened in {ticket.channel}"
         seen = details.get("via") or details.get("source")
@@ -125,7 +118,7 @@ def _describe(ticket: Ticket, event, escalations: dict[int, Escalation]) -> str:
 
 def ticket_timeline(ticket: Ticket) -> list[dict[str, str]]:
     """The ticket's story, oldest first, as rows for people."""
-    zone = _zone(ticket)
+    zone = ticket.channel.tier.zone
     escalations = {e.level: e for e in ticket.escalations.all()}
     events = list(ticket.events.all().order_by("at", "id"))
     rows = []
@@ -173,7 +166,7 @@ def ticket_next_level(ticket: Ticket, now: datetime | None = None) -> str:
     row = ticket.escalations.filter(state__in=WAITING_STATES).order_by("due_at", "level").first()
     if row is None:
         return "none: every level has run"
-    zone = _zone(ticket)
+    zone = ticket.channel.tier.zone
     target = dict(TargetKind.choices).get(row.target_kind, row.target_kind)
     if row.target_ref:
         target += f" ({row.target_ref})"
