@@ -30,8 +30,19 @@ def _tier(name: str | None) -> str:
     return name or "none"
 
 
-def _has_field(model, name: str) -> bool:
-    return any(f.name == name for f in model._meta.get_fields())
+_ESCALATION_TIER = "ticket__channel__tier__name"
+
+
+def _by_tier_and_level(family: CounterMetricFamily, escalations) -> CounterMetricFamily:
+    """Count ``escalations`` into ``family`` with labels (tier, level)."""
+    rows = (
+        escalations.values(_ESCALATION_TIER, "level")
+        .annotate(n=Count("id"))
+        .order_by(_ESCALATION_TIER, "level")
+    )
+    for row in rows:
+        family.add_metric([_tier(row[_ESCALATION_TIER]), str(row["level"])], row["n"])
+    return family
 
 
 class SlaBuddyCollector:
@@ -58,35 +69,22 @@ class SlaBuddyCollector:
         yield opened
         yield states
 
-        etier = "ticket__channel__tier__name"
-        fired = CounterMetricFamily(
-            "slabuddy_levels_fired",
-            "Escalation levels posted to Slack, by level and tier.",
-            labels=["tier", "level"],
+        yield _by_tier_and_level(
+            CounterMetricFamily(
+                "slabuddy_levels_fired",
+                "Escalation levels posted to Slack, by level and tier.",
+                labels=["tier", "level"],
+            ),
+            Escalation.objects.filter(state=EscalationState.FIRED),
         )
-        for row in (
-            Escalation.objects.filter(state=EscalationState.FIRED)
-            .values(etier, "level")
-            .annotate(n=Count("id"))
-            .order_by(etier, "level")
-        ):
-            fired.add_metric([_tier(row[etier]), str(row["level"])], row["n"])
-        yield fired
-
-        sweeper = CounterMetricFamily(
-            "slabuddy_sweeper_catches",
-            "Levels fired by the sweeper because their Celery task did not (Escalation.fired_via).",
-            labels=["tier", "level"],
+        yield _by_tier_and_level(
+            CounterMetricFamily(
+                "slabuddy_sweeper_catches",
+                "Levels fired by the sweeper because their Celery task did not (Escalation.fired_via).",
+                labels=["tier", "level"],
+            ),
+            Escalation.objects.filter(fired_via="sweeper"),
         )
-        if _has_field(Escalation, "fired_via"):
-            for row in (
-                Escalation.objects.filter(fired_via="sweeper")
-                .values(etier, "level")
-                .annotate(n=Count("id"))
-                .order_by(etier, "level")
-            ):
-                sweeper.add_metric([_tier(row[etier]), str(row["level"])], row["n"])
-        yield sweeper
 
         errors = CounterMetricFamily(
             "slabuddy_slack_errors",
@@ -95,11 +93,11 @@ class SlaBuddyCollector:
         )
         for row in (
             Escalation.objects.filter(Q(state=EscalationState.FAILED) | ~Q(last_error=""))
-            .values(etier, "state")
+            .values(_ESCALATION_TIER, "state")
             .annotate(n=Count("id"))
-            .order_by(etier, "state")
+            .order_by(_ESCALATION_TIER, "state")
         ):
-            errors.add_metric([_tier(row[etier]), row["state"]], row["n"])
+            errors.add_metric([_tier(row[_ESCALATION_TIER]), row["state"]], row["n"])
         yield errors
 
         pending = GaugeMetricFamily("slabuddy_levels_pending", "Levels waiting to fire.", labels=["due"])
