@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from slabuddy.fake_slack import FakeSlack
+from tests.runall_process import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # the venv running the tests: python, celery, gunicorn
@@ -46,12 +47,6 @@ def _reachable(address: tuple[str, int]) -> bool:
         return True
     except OSError:
         return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def dotenv(path: Path) -> dict[str, str]:
@@ -205,7 +200,7 @@ def test_compose_services_run_with_their_own_commands(database, tmp_path):
     data_dir.mkdir()
     slack = FakeSlack().start()
     stack = Stack(tmp_path)
-    ports = {"web": _free_port(), "flower": _free_port()}
+    ports = {"web": free_port(), "flower": free_port()}
 
     def service_env(name: str) -> dict[str, str]:
         service = services[name]

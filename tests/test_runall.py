@@ -1,25 +1,16 @@
-"""The README's run command: everything comes up, and Ctrl-C stops all of it."""
+"""The README's run command: everything comes up, and Ctrl-C stops every process."""
 
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.runall_process import runall_start
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _descendants(pid: int) -> set[int]:
@@ -44,39 +35,19 @@ def _alive(pid: int) -> bool:
 
 
 def test_runall_serves_admin_and_ctrl_c_stops_every_process(tmp_path):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "CELERY_"))}
-    env.update({"SLABUDDY_DATA_DIR": str(tmp_path), "SLABUDDY_PORT": str(port)})
-    python = sys.executable
-    for cmd in (["migrate", "--noinput", "-v0"], ["ensure_admin"], ["ensure_schedules"]):
-        subprocess.run([python, "manage.py", *cmd], cwd=ROOT, env=env, check=True, timeout=120,
-                       capture_output=True)
-    log = (tmp_path / "runall.log").open("w")
-    proc = subprocess.Popen([python, "manage.py", "runall"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    running = runall_start(tmp_path, timeout=60)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if "SLA Buddy is up" in (tmp_path / "runall.log").read_text():
-                break
-            assert proc.poll() is None, (tmp_path / "runall.log").read_text()
-            time.sleep(0.5)
-        else:
-            pytest.fail("not up within 60 s:\n" + (tmp_path / "runall.log").read_text())
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=5) as resp:
+        with urllib.request.urlopen(f"{running.url}/admin/login/", timeout=5) as resp:
             assert resp.status == 200
         # Worker and beat are running too (and the worker's pool processes).
         time.sleep(3)
-        children = _descendants(proc.pid)
+        children = _descendants(running.proc.pid)
         assert len(children) >= 3
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert running.stop(timeout=30) == 0  # SIGINT, as Ctrl-C sends
         time.sleep(0.5)
         left = [pid for pid in children if _alive(pid)]
         assert left == [], f"still running after Ctrl-C: {left}"
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
-    output = (tmp_path / "runall.log").read_text()
+        running.stop()
+    output = running.log()
     assert "Stopped " in output and "worker, beat" in output
