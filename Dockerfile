@@ -2,10 +2,13 @@ FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 SLABUDDY_DATA_DIR=/data
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY slabuddy slabuddy
+COPY base base
+COPY calendars calendars
 COPY tickets tickets
 COPY escalation escalation
-COPY calendars calendars
+COPY slackbot slackbot
+COPY ops ops
+COPY slabuddy slabuddy
 COPY manage.py ./
 RUN pip install . && useradd --system --home /app slabuddy && mkdir /data && chown slabuddy /data
 USER slabuddy

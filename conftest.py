@@ -2,6 +2,9 @@
 
 import pytest
 
+from base.fake_slack import FakeSlack
+from ops.testing.worker import CeleryWorker, purge_broker
+
 
 @pytest.fixture
 def staff_client(client, django_user_model):
@@ -13,8 +16,6 @@ def staff_client(client, django_user_model):
 @pytest.fixture
 def fake_slack(settings):
     """A real HTTP stand-in for Slack's Web API; the Slack seam points at it."""
-    from slabuddy.fake_slack import FakeSlack
-
     with FakeSlack() as fake:
         settings.SLACK_API_BASE_URL = fake.base_url
         yield fake
@@ -30,8 +31,6 @@ def celery_worker_factory(transactional_db, settings, tmp_path):
     before and after; every worker is stopped at teardown (before the
     database is flushed). See slabuddy/testing/worker.py.
     """
-    from slabuddy.testing.worker import CeleryWorker, purge_broker
-
     purge_broker()
     workers: list[CeleryWorker] = []
 

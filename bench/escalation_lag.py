@@ -146,7 +146,7 @@ class Child:
 
 def _serve_fake_slack(conn) -> None:
     """Child process: the fake Slack, away from this process's CPU and GIL."""
-    from slabuddy.fake_slack import FakeSlack
+    from base.fake_slack import FakeSlack
 
     fake = FakeSlack().start()
     conn.send(fake.base_url)
@@ -258,10 +258,12 @@ def main(argv: list[str] | None = None) -> dict:
     from django.core.management import call_command
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    from escalation.models import Escalation, EscalationState, EscalationStep, SlaPolicy, TargetKind, Tier
+    from calendars.targets import TargetKind
+    from escalation.arming import ticket_arm
+    from escalation.models import Escalation, EscalationStep, SlaPolicy
     from escalation.schedules import schedules
-    from escalation.services import ticket_arm
-    from tickets.models import Ticket, WatchedChannel
+    from escalation.transitions import EscalationState
+    from tickets.models import Ticket, Tier, WatchedChannel
 
     logging.getLogger("slabuddy").setLevel(logging.WARNING)
     call_command("migrate", verbosity=0)

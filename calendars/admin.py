@@ -15,8 +15,8 @@ from calendars.models import (
     UnmatchedEvent,
 )
 from calendars.resolve import stale_sources
+from calendars.roster_columns import RosterNowColumnsMixin
 from calendars.sync import calendar_source_sync
-from slabuddy.roster_admin import RosterNowColumnsMixin
 
 
 @admin.register(Engineer)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from calendars.events import FetchedEvent
 from calendars.models import Engineer, MatchedBy, Purpose
 
-PLACEHOLDER = re.compile(r"\{(\w+)\}")
 REMARK = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 NAME_SEPARATORS = re.compile(r"\s*(?:,|&|/|\+|\band\b)\s*", re.IGNORECASE)
 
@@ -25,26 +24,6 @@ class EventMatch:
     matched_by: str
     product: str = ""
     unmatched_name: str = ""
-
-
-def compile_patterns(patterns: Iterable[str]) -> list[re.Pattern[str]]:
-    compiled = []
-    for pattern in patterns:
-        names = PLACEHOLDER.findall(pattern)
-        unknown = set(names) - {"name", "product"}
-        if unknown:
-            raise ValueError(f"Pattern {pattern!r}: use only the placeholders {{name}} and {{product}}.")
-        if len(names) != len(set(names)):
-            raise ValueError(f"Pattern {pattern!r}: each placeholder may appear once.")
-        regex = []
-        for index, part in enumerate(PLACEHOLDER.split(pattern)):
-            if index % 2:
-                regex.append(f"(?P<{part}>.+?)")
-            else:
-                # Literal text: whitespace in and around it is flexible.
-                regex.append(r"\s*" + r"\s*".join(re.escape(word) for word in part.split()) + r"\s*")
-        compiled.append(re.compile("".join(regex), re.IGNORECASE))
-    return compiled
 
 
 def _norm(text: str) -> str:

@@ -15,6 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from calendars.patterns import DEFAULT_TITLE_PATTERNS, compile_patterns
+
 
 class Role(models.TextChoices):
     SUPPORT_ENGINEER = "support_engineer", "Support engineer"
@@ -52,14 +54,6 @@ class Purpose(models.TextChoices):
 class SourceKind(models.TextChoices):
     GOOGLE = "google", "Google Calendar (service account)"
     ICAL = "ical", "iCal feed URL"
-
-
-# Used when a source's own title_patterns is blank. {name} is one or more names
-# ("Alice", "Alice & Bob"); {product} is the product team of an embedded event.
-DEFAULT_TITLE_PATTERNS = {
-    Purpose.SHIFTS: ["Shift: {name}", "On call: {name}", "{name}"],
-    Purpose.EMBEDDED: ["Embedded: {name} ({product})", "{name} ({product})", "Embedded ({product})"],
-}
 
 
 class CalendarSource(models.Model):
@@ -127,8 +121,6 @@ class CalendarSource(models.Model):
             errors["time_zone"] = (
                 f"Unknown time zone {self.time_zone!r} (use an IANA name like Europe/Berlin)."
             )
-        from calendars.matching import compile_patterns
-
         try:
             compile_patterns(self.patterns())
         except ValueError as exc:
@@ -138,7 +130,7 @@ class CalendarSource(models.Model):
 
     def patterns(self) -> list[str]:
         own = [line.strip() for line in self.title_patterns.splitlines() if line.strip()]
-        return own or list(DEFAULT_TITLE_PATTERNS[Purpose(self.purpose)])
+        return own or list(DEFAULT_TITLE_PATTERNS[str(self.purpose)])
 
     def is_stale(self, now: datetime) -> bool:
         """True when the last good sync is older than CALENDAR_STALE_AFTER_MINUTES (or never happened)."""

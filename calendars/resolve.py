@@ -36,20 +36,12 @@ from calendars.models import (
     Role,
     RosterOverride,
 )
+from calendars.targets import LABELS, LADDER, TargetKind
 
-# Widest last. A kind falls through to the kinds after it.
-LADDER = ("on_shift_not_embedded", "on_shift", "user_group", "head_of_success")
-LABELS = {
-    "on_shift_not_embedded": "support engineers on shift who are not embedded",
-    "on_shift": "support engineers on shift",
-    "user_group": "the support user group",
-    "head_of_success": "the head of success",
-    "engineer": "the named engineer",
-}
 # Which calendars each kind's answer depends on (for the stale-calendar guard).
 CALENDARS_READ = {
-    "on_shift_not_embedded": (Purpose.SHIFTS, Purpose.EMBEDDED),
-    "on_shift": (Purpose.SHIFTS,),
+    TargetKind.ON_SHIFT_NOT_EMBEDDED: (Purpose.SHIFTS, Purpose.EMBEDDED),
+    TargetKind.ON_SHIFT: (Purpose.SHIFTS,),
 }
 
 
@@ -208,19 +200,19 @@ def _people(engineers) -> list[Person]:
 
 
 def _resolve_one(kind: str, ref: str, engineer_id: int | None, at: datetime) -> Resolution:
-    if kind == "on_shift_not_embedded":
+    if kind == TargetKind.ON_SHIFT_NOT_EMBEDDED:
         return Resolution(
             kind, _people(line.engineer for line in roster_at(at) if line.on_shift and not line.embedded_in)
         )
-    if kind == "on_shift":
+    if kind == TargetKind.ON_SHIFT:
         return Resolution(kind, _people(on_shift(at)))
-    if kind == "user_group":
+    if kind == TargetKind.USER_GROUP:
         group = ref or settings.SLACK_SUPPORT_USERGROUP_ID
         return Resolution(kind, user_group_id=group or "")
-    if kind == "head_of_success":
+    if kind == TargetKind.HEAD_OF_SUCCESS:
         heads = Engineer.objects.filter(active=True, role=Role.HEAD_OF_SUCCESS).order_by("name")
         return Resolution(kind, _people(heads))
-    if kind == "engineer":
+    if kind == TargetKind.ENGINEER:
         chosen = Engineer.objects.filter(pk=engineer_id, active=True)
         return Resolution(kind, _people(chosen))
     raise ValueError(f"unknown target kind {kind!r}")
@@ -231,7 +223,7 @@ def resolve_target(*, kind: str, ref: str = "", engineer_id: int | None = None, 
     tried: list[str] = []
     # A specific engineer falls through to the head of success; ladder kinds to the wider ones.
     chain = [kind] + (
-        [k for k in LADDER[LADDER.index(kind) + 1 :]] if kind in LADDER else ["head_of_success"]
+        list(LADDER[LADDER.index(kind) + 1 :]) if kind in LADDER else [TargetKind.HEAD_OF_SUCCESS]
     )
     resolution = Resolution("")
     for candidate in chain:

@@ -1,6 +1,6 @@
 from django.conf import settings
 
-from slabuddy.schedules import Schedule
+from base.schedules import Schedule
 
 
 def schedules() -> list[Schedule]:

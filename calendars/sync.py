@@ -18,8 +18,9 @@ from django.utils import timezone
 from calendars.events import FetchedEvent
 from calendars.google import google_events_list
 from calendars.ical import ical_events, ical_fetch
-from calendars.matching import EngineerDirectory, compile_patterns, event_match
+from calendars.matching import EngineerDirectory, event_match
 from calendars.models import CalendarInterval, CalendarSource, SourceKind
+from calendars.patterns import compile_patterns
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,8 @@
 from django.contrib import admin
 
-from escalation.models import (
-    Escalation,
-    EscalationStep,
-    OutgoingMessage,
-    SlaPolicy,
-    SnoozeRequest,
-    Tier,
-)
+from base.admin_history import HistoryAdmin
+from escalation.models import Escalation, EscalationStep, SlaPolicy, SnoozeRequest, TicketSla
+from tickets.models import Tier
 
 
 class EscalationStepInline(admin.TabularInline):
@@ -15,19 +10,6 @@ class EscalationStepInline(admin.TabularInline):
     extra = 0
     fields = ("level", "delay", "target_kind", "target_ref", "engineer", "message_template")
     autocomplete_fields = ("engineer",)
-
-
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    """History written only by the engine: nobody edits it by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(SlaPolicy)
@@ -52,7 +34,7 @@ class TierAdmin(admin.ModelAdmin):
 
 
 @admin.register(Escalation)
-class EscalationAdmin(_ReadOnlyAdmin):
+class EscalationAdmin(HistoryAdmin):
     """Per-ticket levels. Read-only: they are history, changed only by the engine."""
 
     list_display = (
@@ -64,19 +46,17 @@ class EscalationAdmin(_ReadOnlyAdmin):
     list_select_related = ("ticket", "ticket__channel")
 
 
-@admin.register(OutgoingMessage)
-class OutgoingMessageAdmin(_ReadOnlyAdmin):
-    """Every escalation post, recorded before it was sent (idempotency key = ticket + level)."""
+@admin.register(TicketSla)
+class TicketSlaAdmin(HistoryAdmin):
+    """The policy each ticket was armed with, as it was then."""
 
-    list_display = (
-        "idempotency_key", "status", "channel", "slack_ts", "attempts", "last_error", "updated_at"
-    )
-    list_filter = ("status",)
-    search_fields = ("idempotency_key", "channel", "slack_ts", "last_error")
+    list_display = ("ticket", "policy_name", "snooze_minutes", "armed_at")
+    search_fields = ("ticket__helpdesk_ticket_id", "policy_name")
+    list_select_related = ("ticket", "ticket__channel")
 
 
 @admin.register(SnoozeRequest)
-class SnoozeRequestAdmin(_ReadOnlyAdmin):
+class SnoozeRequestAdmin(HistoryAdmin):
     list_display = ("request_key", "ticket", "actor", "at", "applied")
     list_filter = ("applied",)
     search_fields = ("request_key", "actor")

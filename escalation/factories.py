@@ -2,15 +2,9 @@ from datetime import timedelta
 
 import factory
 
-from escalation.models import EscalationStep, SlaPolicy, TargetKind, Tier
-
-
-class TierFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Tier
-        django_get_or_create = ("name",)
-
-    name = factory.Sequence(lambda n: f"Tier {n}")
+from calendars.targets import TargetKind
+from escalation.models import EscalationStep, SlaPolicy
+from tickets.factories import TierFactory
 
 
 class SlaPolicyFactory(factory.django.DjangoModelFactory):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 
-from calendars.resolve import LABELS
-from escalation.models import zone_or_utc
+from base.formatting import clock_text, duration_text
+from calendars.targets import LABELS
 
 logger = logging.getLogger("slabuddy.escalation")
 
@@ -23,29 +23,6 @@ DEFAULT_TEMPLATE = (
     "or press the button."
 )
 SNOOZE_ACTION_ID = "snooze"
-
-
-def duration_text(delta: timedelta) -> str:
-    """'1 h 05 min', '12 min', '40 s' (never negative)."""
-    seconds = max(int(delta.total_seconds()), 0)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
-
-
-def clock_text(at: datetime, *, time_zone: str, now: datetime) -> str:
-    """'14:35 CET (in 15 min)', in the tier's time zone, with the date if not today."""
-    local = at.astimezone(zone_or_utc(time_zone))
-    fmt = "%H:%M %Z" if local.date() == now.astimezone(local.tzinfo).date() else "%a %d %b %H:%M %Z"
-    relative = f"in {duration_text(at - now)}" if at > now else "now"
-    return f"{local.strftime(fmt)} ({relative})"
 
 
 class _KeepUnknown(dict):

@@ -1,54 +1,26 @@
-"""SLA policies, their steps, and one row per (ticket, level): the truth.
+"""SLA policies, their steps, and the per-ticket rows the engine fires from.
 
-Celery tasks only speed things up; what fires, when, and whether it already
-fired is decided by ``Escalation`` rows (see escalation/services.py).
+A policy is copied when a ticket is armed: ``TicketSla`` holds what applies to
+the ticket as a whole, and each ``Escalation`` row holds one level (target,
+engineer, message template, due time). Editing or deleting the policy later
+changes nothing for a ticket already armed. Celery tasks only speed things
+up: what fires, when, and whether it already fired is decided by the rows,
+and every change of ``Escalation.state`` is one method of
+``EscalationQuerySet`` (escalation/transitions.py).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from calendars.targets import TargetKind
+from escalation.transitions import EscalationQuerySet, EscalationState
+from tickets.models import Priority, Tier
 
-class Priority(models.TextChoices):
-    LOW = "low", "Low"
-    NORMAL = "normal", "Normal"
-    HIGH = "high", "High"
-    URGENT = "urgent", "Urgent"
-
-
-def zone_or_utc(name: str) -> ZoneInfo:
-    """A time zone by IANA name; an unknown name falls back to UTC rather than
-    breaking a message or an admin page."""
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-class Tier(models.Model):
-    """A customer subscription level (Enterprise, Teams, ...)."""
-
-    name = models.CharField(max_length=100, unique=True)
-    time_zone = models.CharField(
-        max_length=64,
-        default="UTC",
-        help_text="IANA time zone in which this tier's times are shown (e.g. Europe/Berlin).",
-    )
-    description = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return zone_or_utc(self.time_zone)
+DEFAULT_SNOOZE_MINUTES = 30
 
 
 class SlaPolicy(models.Model):
@@ -67,7 +39,7 @@ class SlaPolicy(models.Model):
     )
     name = models.CharField(max_length=200, blank=True)
     snooze_minutes = models.PositiveIntegerField(
-        default=30,
+        default=DEFAULT_SNOOZE_MINUTES,
         validators=[MinValueValidator(1)],
         help_text="How far an @mention of the bot pushes every pending level.",
     )
@@ -86,12 +58,14 @@ class SlaPolicy(models.Model):
         return self.name or f"{self.tier.name} ({label})"
 
 
-class TargetKind(models.TextChoices):
-    ON_SHIFT_NOT_EMBEDDED = "on_shift_not_embedded", "Support engineers on shift, not embedded"
-    ON_SHIFT = "on_shift", "Every support engineer on shift"
-    USER_GROUP = "user_group", "Slack user group"
-    HEAD_OF_SUCCESS = "head_of_success", "Head of success"
-    ENGINEER = "engineer", "A specific engineer"
+TEMPLATE_HELP = (
+    "Slack mrkdwn; leave blank for the default message. Placeholders: {level}, "
+    "{mentions} (the resolved <@U…> / <!subteam^S…> mentions), {waited} (time since "
+    "the ticket opened), {next_step} (next level's time and target, or that this is the "
+    "last), {snooze_minutes}, {ticket_link} (admin page), {note} (why the target fell "
+    "through, or empty), {tier}, {priority}, {ticket_id} (helpdesk id). Unknown "
+    "placeholders are left as written. A Snooze button is always added."
+)
 
 
 class EscalationStep(models.Model):
@@ -116,17 +90,7 @@ class EscalationStep(models.Model):
         blank=True,
         help_text="For a specific-engineer target.",
     )
-    message_template = models.TextField(
-        blank=True,
-        help_text=(
-            "Slack mrkdwn; leave blank for the default message. Placeholders: {level}, "
-            "{mentions} (the resolved <@U…> / <!subteam^S…> mentions), {waited} (time since "
-            "the ticket opened), {next_step} (next level's time and target, or that this is the "
-            "last), {snooze_minutes}, {ticket_link} (admin page), {note} (why the target fell "
-            "through, or empty), {tier}, {priority}, {ticket_id} (helpdesk id). Unknown "
-            "placeholders are left as written. A Snooze button is always added."
-        ),
-    )
+    message_template = models.TextField(blank=True, help_text=TEMPLATE_HELP)
 
     class Meta:
         ordering = ["policy", "level"]
@@ -141,12 +105,24 @@ class EscalationStep(models.Model):
         return f"{self.policy} L{self.level} after {self.delay}"
 
 
-class EscalationState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    FIRING = "firing", "Firing (claimed by a worker)"
-    FIRED = "fired", "Fired"
-    CANCELLED = "cancelled", "Cancelled"
-    FAILED = "failed", "Failed (permanent Slack error)"
+class TicketSla(models.Model):
+    """The policy as it applied to one ticket when it was armed (its snapshot)."""
+
+    ticket = models.OneToOneField("tickets.Ticket", on_delete=models.CASCADE, related_name="sla")
+    policy = models.ForeignKey(
+        SlaPolicy, on_delete=models.SET_NULL, null=True, blank=True,
+        help_text="The policy it was armed with, while that policy exists; only for reference.",
+    )
+    policy_name = models.CharField(max_length=200, blank=True)
+    snooze_minutes = models.PositiveIntegerField(default=DEFAULT_SNOOZE_MINUTES)
+    armed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "ticket SLA"
+        verbose_name_plural = "ticket SLAs"
+
+    def __str__(self) -> str:
+        return f"{self.policy_name or 'no policy'} for ticket {self.ticket_id}"
 
 
 class FiredVia(models.TextChoices):
@@ -155,16 +131,23 @@ class FiredVia(models.TextChoices):
 
 
 class Escalation(models.Model):
-    """One level of one ticket. Claimed with a conditional update on
-    (state, version) so that exactly one task or sweeper run fires it."""
+    """One level of one ticket, with everything it needs to fire copied from its step.
+    Claimed with a conditional update on (state, version) so that exactly one
+    task or sweeper run fires it."""
 
     ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="escalations")
-    step = models.ForeignKey(EscalationStep, on_delete=models.SET_NULL, null=True, blank=True)
+    step = models.ForeignKey(
+        EscalationStep, on_delete=models.SET_NULL, null=True, blank=True,
+        help_text="The step it was copied from, while that step exists; only for reference.",
+    )
     level = models.PositiveSmallIntegerField()
-    # Copied from the step when armed, so that editing a policy later does not
-    # rewrite what a past ticket was promised.
     target_kind = models.CharField(max_length=32, choices=TargetKind.choices)
     target_ref = models.CharField(max_length=64, blank=True)
+    engineer = models.ForeignKey(
+        "calendars.Engineer", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="For a specific-engineer target.",
+    )
+    message_template = models.TextField(blank=True)
     due_at = models.DateTimeField()
     state = models.CharField(
         max_length=16, choices=EscalationState.choices, default=EscalationState.PENDING
@@ -198,6 +181,8 @@ class Escalation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = EscalationQuerySet.as_manager()
+
     class Meta:
         ordering = ["ticket", "level"]
         constraints = [
@@ -207,41 +192,6 @@ class Escalation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket} L{self.level} ({self.state})"
-
-
-class OutgoingStatus(models.TextChoices):
-    SENDING = "sending", "Sending (may have reached Slack)"
-    SENT = "sent", "Sent"
-    RETRY = "retry", "Not sent, will retry"
-    FAILED = "failed", "Failed (permanent)"
-
-
-class OutgoingMessage(models.Model):
-    """A Slack post, written before the HTTP call and updated after it.
-
-    ``idempotency_key`` is (ticket, level) and travels in the message's Slack
-    metadata; a row left in ``sending`` means a worker died around the call,
-    so the next attempt looks for the key in the thread before posting again.
-    """
-
-    idempotency_key = models.CharField(max_length=64, unique=True)
-    escalation = models.OneToOneField(Escalation, on_delete=models.CASCADE, related_name="outgoing")
-    channel = models.CharField(max_length=32)
-    thread_ts = models.CharField(max_length=32)
-    text = models.TextField()
-    status = models.CharField(max_length=16, choices=OutgoingStatus.choices)
-    notified = models.JSONField(default=list, blank=True)
-    slack_ts = models.CharField(max_length=32, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.idempotency_key} ({self.status})"
 
 
 class SnoozeRequest(models.Model):

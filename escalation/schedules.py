@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from slabuddy.schedules import Schedule
+from base.schedules import Schedule
 
 
 def schedules() -> list[Schedule]:

@@ -71,16 +71,20 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
-    "slabuddy",
+    # SLA Buddy, bottom layer first; a layer never imports one below it in this
+    # list (the import contract in pyproject.toml, checked by `make test`).
+    "base",
+    "calendars",
     "tickets",
     "escalation",
-    "calendars",
+    "slackbot",
+    "ops",
 ]
 
 MIDDLEWARE = [
     # /healthz and /readyz answer before host validation and the HTTPS redirect,
-    # so container health checks work with any Host header (slabuddy/middleware.py).
-    "slabuddy.middleware.HealthEndpointsMiddleware",
+    # so container health checks work with any Host header (ops/middleware.py).
+    "ops.middleware.HealthEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files under gunicorn
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -97,7 +101,7 @@ WSGI_APPLICATION = "slabuddy.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "slabuddy" / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -283,7 +287,7 @@ CALENDAR_TIMEOUT_SECONDS = env_int("CALENDAR_TIMEOUT_SECONDS", 15, minimum=1)
 FLOWER_BASIC_AUTH = env_secret("FLOWER_BASIC_AUTH")
 # Bearer token for GET /metrics. Unset: open in dev, staff sessions only in production.
 METRICS_TOKEN = env_secret("METRICS_TOKEN")
-# Beat runs slabuddy.tasks.heartbeat this often (on first ensure_schedules);
+# Beat runs ops.tasks.heartbeat this often (on first ensure_schedules);
 # /readyz fails when the last heartbeat is older than the max age.
 HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 30, minimum=1)
 HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 180, minimum=10)

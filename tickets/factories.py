@@ -2,8 +2,15 @@ from datetime import UTC, datetime
 
 import factory
 
-from escalation.factories import TierFactory
-from tickets.models import BotReply, SlackInbound, Ticket, TicketEvent, TicketEventKind, WatchedChannel
+from tickets.models import Ticket, TicketEvent, TicketEventKind, Tier, WatchedChannel
+
+
+class TierFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tier
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Tier {n}")
 
 
 class WatchedChannelFactory(factory.django.DjangoModelFactory):
@@ -37,24 +44,3 @@ class TicketEventFactory(factory.django.DjangoModelFactory):
     kind = TicketEventKind.OPENED
     at = factory.LazyFunction(lambda: datetime.now(UTC))
     actor = "system"
-
-
-class SlackInboundFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = SlackInbound
-
-    key = factory.Sequence(lambda n: f"Ev{n:08d}")
-    kind = "event"
-    payload = factory.LazyAttribute(lambda o: {"type": "event_callback", "event_id": o.key, "event": {}})
-    received_at = factory.LazyFunction(lambda: datetime.now(UTC))
-
-
-class BotReplyFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = BotReply
-
-    key = factory.Sequence(lambda n: f"mention:C00000001:{1790000000 + n}.000200")
-    channel = "C00000001"
-    thread_ts = "1790000000.000100"
-    text = "Snoozed for 30 minutes."
-    state = "sent"

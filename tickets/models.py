@@ -1,10 +1,42 @@
-"""Watched channels, tickets and each ticket's timeline."""
+"""Tiers, watched channels, tickets and each ticket's timeline: rows, no Slack I/O."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django.db import models
 
-from escalation.models import Priority
+from base.timezones import zone_or_utc
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+class Tier(models.Model):
+    """A customer subscription level (Enterprise, Teams, ...)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        help_text="IANA time zone in which this tier's times are shown (e.g. Europe/Berlin).",
+    )
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        db_table = "escalation_tier"  # the table keeps the name it had when the engine owned tiers
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_or_utc(self.time_zone)
 
 
 class IntakeMode(models.TextChoices):
@@ -22,7 +54,7 @@ class ResponseMode(models.TextChoices):
 class WatchedChannel(models.Model):
     slack_channel_id = models.CharField(max_length=32, unique=True, help_text="C…")
     name = models.CharField(max_length=100, help_text="Channel name, for people (#support-acme).")
-    tier = models.ForeignKey("escalation.Tier", on_delete=models.PROTECT, related_name="channels")
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="channels")
     intake_mode = models.CharField(
         max_length=16, choices=IntakeMode.choices, default=IntakeMode.HELPDESK_BOT
     )
@@ -64,6 +96,20 @@ class ResponsePath(models.TextChoices):
     ADMIN = "admin", "Marked in the admin"
 
 
+class TicketQuerySet(models.QuerySet):
+    """The ticket's state changes, each one conditional update: True if this call made it."""
+
+    def mark_no_policy(self, *, pk: int) -> bool:
+        return bool(self.filter(pk=pk, state=TicketState.ARMED).update(state=TicketState.NO_POLICY))
+
+    def mark_responded(self, *, pk: int, at, path: str, actor: str) -> bool:
+        return bool(
+            self.filter(pk=pk, state__in=[TicketState.ARMED, TicketState.NO_POLICY]).update(
+                state=TicketState.RESPONDED, responded_at=at, response_path=path, responded_by=actor
+            )
+        )
+
+
 class Ticket(models.Model):
     channel = models.ForeignKey(WatchedChannel, on_delete=models.PROTECT, related_name="tickets")
     slack_ts = models.CharField(max_length=32, help_text="The Slack message ts; the thread's ts.")
@@ -73,9 +119,6 @@ class Ticket(models.Model):
     text = models.TextField(blank=True)
     author_slack_id = models.CharField(max_length=32, blank=True)
     opened_at = models.DateTimeField(help_text="When the message was posted in Slack.")
-    policy = models.ForeignKey(
-        "escalation.SlaPolicy", on_delete=models.SET_NULL, null=True, blank=True
-    )
     state = models.CharField(max_length=16, choices=TicketState.choices, default=TicketState.ARMED)
     responded_at = models.DateTimeField(null=True, blank=True)
     response_path = models.CharField(max_length=16, choices=ResponsePath.choices, blank=True)
@@ -85,6 +128,8 @@ class Ticket(models.Model):
         help_text="When a poll last asked the helpdesk or read the thread for a response.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TicketQuerySet.as_manager()
 
     class Meta:
         ordering = ["-opened_at"]
@@ -126,74 +171,3 @@ class TicketEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M:%S}"
-
-
-class InboundKind(models.TextChoices):
-    EVENT = "event", "Events API event"
-    INTERACTION = "interaction", "Interactive component (button)"
-
-
-class InboundState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed (gave up)"
-
-
-class SlackInbound(models.Model):
-    """Every accepted Slack delivery, stored before Slack gets its 200.
-
-    ``key`` is the Events API ``event_id`` (or the interaction's action key):
-    a retry of a delivery that was stored is acknowledged and dropped; a retry
-    of one that failed before it was stored simply stores it now. Pending rows
-    are re-queued by a beat job, so a lost Celery message loses nothing.
-    """
-
-    key = models.CharField(max_length=200, unique=True)
-    kind = models.CharField(max_length=16, choices=InboundKind.choices)
-    payload = models.JSONField()
-    received_at = models.DateTimeField()
-    retry_num = models.PositiveSmallIntegerField(
-        default=0, help_text="X-Slack-Retry-Num of the stored delivery."
-    )
-    state = models.CharField(max_length=16, choices=InboundState.choices, default=InboundState.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["-received_at"]
-        indexes = [models.Index(fields=["state", "received_at"], name="inbound_state_received")]
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.key} ({self.state})"
-
-
-class BotReplyState(models.TextChoices):
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
-
-
-class BotReply(models.Model):
-    """A reply the bot posts in answer to one Slack message, recorded before it is sent.
-
-    Keyed by what it answers (``mention:<channel>:<ts>``), so a mention that
-    reaches us twice (Slack retry, or both ``app_mention`` and ``message``)
-    is answered once.
-    """
-
-    key = models.CharField(max_length=200, unique=True)
-    channel = models.CharField(max_length=32)
-    thread_ts = models.CharField(max_length=32)
-    text = models.TextField()
-    state = models.CharField(max_length=16, choices=BotReplyState.choices, default=BotReplyState.SENDING)
-    posted_ts = models.CharField(max_length=32, blank=True)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"reply {self.key} ({self.state})"

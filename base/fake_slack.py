@@ -1,0 +1,347 @@
+"""A small, real HTTP stand-in for Slack's Web API.
+
+Used by the tests, the benchmarks and demo mode: point ``SLACK_API_BASE_URL``
+at ``FakeSlack.base_url`` and slack_sdk talks to it over HTTP exactly as it
+would to Slack. It keeps channels and threads in memory, records every call,
+and can be told to fail the next calls of a method (429 with Retry-After,
+500, or a Slack error such as ``channel_not_found``).
+
+Run it alone with ``python -m base.fake_slack --port 8765``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+BOT_USER_ID = "UFAKEBOT01"
+BOT_ID = "BFAKEBOT01"
+TEAM_ID = "TFAKETEAM1"
+
+
+@dataclass
+class Failure:
+    status: int = 200
+    error: str | None = None
+    retry_after: int | None = None
+    remaining: int = 1
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    at: float
+    status: int
+
+
+@dataclass
+class FakeSlackState:
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    calls: list[Call] = field(default_factory=list)
+    failures: dict[str, list[Failure]] = field(default_factory=lambda: defaultdict(list))
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class FakeSlack:
+    """Start with ``FakeSlack().start()``; stop with ``.stop()`` (or use as a context manager)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, page_limit_cap: int = 200):
+        self.state = FakeSlackState()
+        self.lock = threading.Lock()
+        self.page_limit_cap = page_limit_cap
+        # Sent back by auth.test in the x-oauth-scopes header, as Slack does.
+        self.scopes = ["app_mentions:read", "channels:history", "channels:read", "chat:write",
+                       "groups:history", "groups:read", "usergroups:read", "users:read"]
+        self._ts_counter = itertools.count(1)
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/api/"
+
+    def start(self) -> FakeSlack:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- scripting -----------------------------------------------------------
+    def fail_next(
+        self,
+        method: str,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        retry_after: int | None = None,
+        times: int = 1,
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` fail.
+
+        ``status=429`` with ``retry_after`` is a rate limit; ``status=500`` a
+        server error; ``error='channel_not_found'`` an ``ok: false`` answer.
+        """
+        with self.lock:
+            self.state.failures[method].append(
+                Failure(status=status, error=error, retry_after=retry_after, remaining=times)
+            )
+
+    def new_ts(self) -> str:
+        return f"{time.time():.0f}.{next(self._ts_counter):06d}"
+
+    def add_message(self, channel: str, text: str = "", *, ts: str | None = None, **fields: Any) -> dict:
+        """Put a message into a channel's history as if someone had posted it."""
+        message = {"type": "message", "ts": ts or self.new_ts(), "text": text, **fields}
+        with self.lock:
+            self.state.messages[channel].append(message)
+        return message
+
+    # -- inspection ----------------------------------------------------------
+    def calls(self, method: str | None = None) -> list[Call]:
+        with self.lock:
+            return [c for c in self.state.calls if method is None or c.method == method]
+
+    def call_counts(self) -> Counter:
+        with self.lock:
+            return Counter(c.method for c in self.state.calls)
+
+    def posts(self, channel: str | None = None, thread_ts: str | None = None) -> list[dict[str, Any]]:
+        """Messages the bot posted (successfully), oldest first."""
+        with self.lock:
+            found = []
+            for chan, messages in self.state.messages.items():
+                for message in messages:
+                    if message.get("user") != BOT_USER_ID:
+                        continue
+                    if channel is not None and chan != channel:
+                        continue
+                    if thread_ts is not None and message.get("thread_ts") != thread_ts:
+                        continue
+                    found.append({**message, "channel": chan})
+            return sorted(found, key=lambda m: float(m["ts"]))
+
+    def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return sorted(
+                (
+                    m for m in self.state.messages[channel]
+                    if m["ts"] == thread_ts or m.get("thread_ts") == thread_ts
+                ),
+                key=lambda m: float(m["ts"]),
+            )
+
+    def reset(self) -> None:
+        with self.lock:
+            self.state = FakeSlackState()
+
+    # -- API methods ---------------------------------------------------------
+    def _take_failure(self, method: str) -> Failure | None:
+        queue = self.state.failures.get(method)
+        if not queue:
+            return None
+        failure = queue[0]
+        failure.remaining -= 1
+        if failure.remaining <= 0:
+            queue.pop(0)
+        return failure
+
+    def handle(self, method: str, args: dict[str, Any], token: str | None) -> tuple[int, dict, dict]:
+        with self.lock:
+            failure = self._take_failure(method)
+            if failure is not None:
+                headers = {}
+                if failure.retry_after is not None:
+                    headers["Retry-After"] = str(failure.retry_after)
+                default_error = "ratelimited" if failure.status == 429 else "internal_error"
+                body = {"ok": False, "error": failure.error or default_error}
+                self.state.calls.append(Call(method, args, time.time(), failure.status))
+                return failure.status, body, headers
+            if not token:
+                self.state.calls.append(Call(method, args, time.time(), 200))
+                return 200, {"ok": False, "error": "not_authed"}, {}
+            handler = getattr(self, "api_" + method.replace(".", "_"), None)
+            if handler is None:
+                body = {"ok": False, "error": "unknown_method"}
+            else:
+                body = handler(args)
+            self.state.calls.append(Call(method, args, time.time(), 200))
+            headers = {"x-oauth-scopes": ",".join(self.scopes)} if method == "auth.test" else {}
+            return 200, body, headers
+
+    def api_auth_test(self, args):
+        return {"ok": True, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "team_id": TEAM_ID,
+                "user": "slabuddy", "team": "Fake Team", "url": "https://fake.slack.example/"}
+
+    def api_chat_postMessage(self, args):
+        channel = args.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        message = {
+            "type": "message", "ts": self.new_ts(), "user": BOT_USER_ID, "bot_id": BOT_ID,
+            "text": args.get("text", ""),
+        }
+        for key in ("thread_ts", "blocks", "attachments", "metadata"):
+            if args.get(key):
+                value = args[key]
+                message[key] = json.loads(value) if isinstance(value, str) and key != "thread_ts" else value
+        self.state.messages[channel].append(message)
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
+
+    def api_chat_update(self, args):
+        channel, ts = args.get("channel"), args.get("ts")
+        for message in self.state.messages.get(channel, []):
+            if message["ts"] == ts:
+                message["text"] = args.get("text", message.get("text", ""))
+                if args.get("blocks"):
+                    blocks = args["blocks"]
+                    message["blocks"] = json.loads(blocks) if isinstance(blocks, str) else blocks
+                message["edited"] = {"user": BOT_USER_ID, "ts": self.new_ts()}
+                return {"ok": True, "channel": channel, "ts": ts, "text": message["text"]}
+        return {"ok": False, "error": "message_not_found"}
+
+    def _page(self, items: list[dict], args: dict) -> dict:
+        limit = min(int(args.get("limit") or 100), self.page_limit_cap)
+        start = int(args.get("cursor") or 0)
+        page = items[start:start + limit]
+        more = start + limit < len(items)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def _visible(self, message: dict, include_metadata: bool) -> dict:
+        if include_metadata:
+            return dict(message)
+        return {k: v for k, v in message.items() if k != "metadata"}
+
+    def api_conversations_history(self, args):
+        channel = args.get("channel")
+        if channel not in self.state.messages and channel not in self.state.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(args.get("oldest") or 0)
+        latest = float(args.get("latest") or "inf")
+        inclusive = str(args.get("inclusive", "")).lower() in ("1", "true")
+        include_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        items = [
+            self._visible(m, include_metadata) for m in self.state.messages.get(channel, [])
+            if (m.get("thread_ts") in (None, m["ts"]) or m.get("subtype") == "thread_broadcast")
+            and (oldest <= float(m["ts"]) if inclusive else oldest < float(m["ts"]))
+            and float(m["ts"]) <= latest
+        ]
+        items.sort(key=lambda m: float(m["ts"]), reverse=True)  # Slack: newest first
+        return self._page(items, args)
+
+    def api_conversations_replies(self, args):
+        channel, ts = args.get("channel"), args.get("ts")
+        include_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        items = [
+            self._visible(m, include_metadata) for m in self.state.messages.get(channel, [])
+            if m["ts"] == ts or m.get("thread_ts") == ts
+        ]
+        if not items:
+            return {"ok": False, "error": "thread_not_found"}
+        items.sort(key=lambda m: float(m["ts"]))  # Slack: parent first, then oldest first
+        return self._page(items, args)
+
+    def api_fake_postMessage(self, args):
+        """Not Slack: post as a person (demo page, tests). Only this fake has it."""
+        channel, user = args.get("channel"), args.get("user")
+        if not channel or not user:
+            return {"ok": False, "error": "channel_and_user_required"}
+        message = {"type": "message", "ts": self.new_ts(), "user": user, "text": args.get("text", "")}
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
+        self.state.messages[channel].append(message)
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
+
+    def api_conversations_info(self, args):
+        channel = args.get("channel")
+        info = self.state.channels.get(channel)
+        if info is None:
+            if channel not in self.state.messages:
+                return {"ok": False, "error": "channel_not_found"}
+            info = {"id": channel, "name": channel.lower(), "is_member": True}
+        return {"ok": True, "channel": info}
+
+    def _handler_class(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _dispatch(self, body: bytes):
+                url = urlparse(self.path)
+                method = url.path.rsplit("/", 1)[-1]
+                args: dict[str, Any] = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                ctype = self.headers.get("Content-Type", "")
+                if body:
+                    if "json" in ctype:
+                        try:
+                            args.update(json.loads(body))
+                        except ValueError:
+                            pass
+                    else:
+                        args.update({k: v[-1] for k, v in parse_qs(body.decode()).items()})
+                auth = self.headers.get("Authorization", "")
+                token = auth.removeprefix("Bearer ").strip() or args.get("token")
+                status, payload, headers = fake.handle(method, args, token)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._dispatch(b"")
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                self._dispatch(self.rfile.read(length) if length else b"")
+
+        return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    options = parser.parse_args()
+    fake = FakeSlack(options.host, options.port)
+    print(f"Fake Slack Web API at {fake.base_url}", flush=True)
+    try:
+        fake._server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

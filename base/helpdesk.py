@@ -1,0 +1,145 @@
+"""Ask a helpdesk whether one of its tickets has had an agent's first reply.
+
+Takes a provider name and the helpdesk's own ticket id, nothing of ours.
+Called by the escalation engine just before a level fires (outside any
+database transaction, with a short timeout), and by the periodic helpdesk
+poll. ``None`` means "cannot tell" (not a helpdesk provider, no ticket id,
+no credentials, helpdesk down or answering nonsense): the level fires, and
+the reason is logged (never the credentials).
+
+One small adapter per helpdesk, each doing one GET through ``http_get_json``
+(the seam tests point at a local server):
+
+* Zendesk: ``GET /api/v2/tickets/{id}/metrics.json`` -> ``ticket_metric.replies``
+  (public agent replies) > 0; ``ticket_metric.replied_at``/``updated_at`` for when.
+  Auth: ``{email}/token:{api token}``.
+* Freshdesk: ``GET /api/v2/tickets/{id}?include=stats`` -> ``stats.first_responded_at``.
+  Auth: ``{api key}:X``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils.dateparse import parse_datetime
+
+logger = logging.getLogger("slabuddy.helpdesk")
+
+MAX_RESPONSE_BYTES = 1_000_000
+
+
+class HelpdeskUnavailable(Exception):
+    """The helpdesk could not answer (down, timeout, 5xx, bad credentials, nonsense)."""
+
+
+@dataclass(frozen=True)
+class FirstReply:
+    replied: bool | None  # None: cannot tell
+    at: datetime | None = None
+    reason: str = ""
+
+
+def http_get_json(url: str, *, headers: dict[str, str], timeout: float) -> Any:
+    """GET a JSON document. The one network seam of the helpdesk adapters."""
+    request = urllib.request.Request(url, headers={"Accept": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (https URL from settings)
+            body = response.read(MAX_RESPONSE_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        raise HelpdeskUnavailable(f"HTTP {exc.code}") from exc
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise HelpdeskUnavailable(f"unreachable: {type(reason).__name__}") from exc
+    if len(body) > MAX_RESPONSE_BYTES:
+        raise HelpdeskUnavailable("response too large")
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise HelpdeskUnavailable("response is not JSON") from exc
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def _when(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = parse_datetime(value)
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
+def zendesk_first_reply(*, ticket_id: str) -> FirstReply:
+    if not (settings.ZENDESK_BASE_URL and settings.ZENDESK_EMAIL and settings.ZENDESK_API_TOKEN):
+        return FirstReply(None, reason="Zendesk is not configured")
+    url = (f"{settings.ZENDESK_BASE_URL.rstrip('/')}/api/v2/tickets/"
+           f"{urllib.parse.quote(ticket_id, safe='')}/metrics.json")
+    data = http_get_json(
+        url,
+        headers=_basic(f"{settings.ZENDESK_EMAIL}/token", settings.ZENDESK_API_TOKEN),
+        timeout=settings.HELPDESK_TIMEOUT_SECONDS,
+    )
+    metric = data.get("ticket_metric") if isinstance(data, dict) else None
+    if not isinstance(metric, dict) or not isinstance(metric.get("replies"), int):
+        raise HelpdeskUnavailable("unexpected Zendesk answer")
+    if metric["replies"] > 0:
+        # First reply = ticket created + reply_time_in_minutes (calendar), when Zendesk has it.
+        created, minutes = _when(metric.get("created_at")), metric.get("reply_time_in_minutes")
+        at = None
+        if created and isinstance(minutes, dict) and isinstance(minutes.get("calendar"), int):
+            at = created + timedelta(minutes=minutes["calendar"])
+        return FirstReply(True, at, "Zendesk replies > 0")
+    return FirstReply(False, reason="no agent reply in Zendesk")
+
+
+def freshdesk_first_reply(*, ticket_id: str) -> FirstReply:
+    if not (settings.FRESHDESK_BASE_URL and settings.FRESHDESK_API_KEY):
+        return FirstReply(None, reason="Freshdesk is not configured")
+    url = (f"{settings.FRESHDESK_BASE_URL.rstrip('/')}/api/v2/tickets/"
+           f"{urllib.parse.quote(ticket_id, safe='')}?include=stats")
+    data = http_get_json(
+        url, headers=_basic(settings.FRESHDESK_API_KEY, "X"), timeout=settings.HELPDESK_TIMEOUT_SECONDS
+    )
+    stats = data.get("stats") if isinstance(data, dict) else None
+    if not isinstance(stats, dict) or "first_responded_at" not in stats:
+        raise HelpdeskUnavailable("unexpected Freshdesk answer")
+    first = stats.get("first_responded_at")
+    if first:
+        return FirstReply(True, _when(first), "Freshdesk first_responded_at")
+    return FirstReply(False, reason="no agent reply in Freshdesk")
+
+
+ZENDESK, FRESHDESK = "zendesk", "freshdesk"
+ADAPTERS = {
+    ZENDESK: zendesk_first_reply,
+    FRESHDESK: freshdesk_first_reply,
+}
+
+
+def helpdesk_first_reply(*, provider: str, ticket_id: str) -> FirstReply:
+    adapter = ADAPTERS.get(provider)
+    if adapter is None:
+        return FirstReply(None, reason="not a helpdesk provider")
+    if not ticket_id:
+        return FirstReply(None, reason="no helpdesk ticket id")
+    try:
+        answer = adapter(ticket_id=ticket_id)
+    except HelpdeskUnavailable as exc:
+        logger.warning(
+            "helpdesk_unavailable provider=%s helpdesk_id=%s reason=%s", provider, ticket_id, exc
+        )
+        return FirstReply(None, reason=str(exc))
+    return answer

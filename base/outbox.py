@@ -1,0 +1,239 @@
+"""One crash-safe way to post in Slack, for everything the bot says.
+
+1. ``outbox_record`` writes the message down under its key (in the caller's
+   transaction if it has one). A key seen before keeps its row.
+2. ``outbox_send`` (never inside a transaction) takes the row with a
+   conditional update and a short lease, so two senders of one key cannot
+   both post.
+3. If an earlier attempt may have reached Slack (it timed out, got a 5xx, or
+   its process died mid-call), it first looks for the key in the thread's
+   message metadata; found means sent.
+4. It posts with the key in the metadata and records the outcome with the one
+   error classification of ``base.slack_api``: sent, rate limited (nothing
+   posted: retry after Retry-After), ambiguous (may have posted: the next
+   attempt looks first) or permanent (failed, not retried).
+
+Retrying is the caller's business (a Celery countdown, the engine's backoff):
+nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from base.models import OutboxMessage, OutboxStatus
+from base.slack_api import (
+    AmbiguousSlackError,
+    PermanentSlackError,
+    RateLimited,
+    SlackError,
+    slack_call,
+    slack_client,
+)
+
+logger = logging.getLogger("slabuddy.outbox")
+
+METADATA_EVENT_TYPE = "slabuddy_post"
+# Posts made before every message went through the outbox carried this type.
+KNOWN_EVENT_TYPES = frozenset({METADATA_EVENT_TYPE, "slabuddy_escalation"})
+LOOKUP_MAX_PAGES = 20
+
+
+class DeliveryStatus(enum.StrEnum):
+    SENT = "sent"
+    RATE_LIMITED = "rate_limited"
+    AMBIGUOUS = "ambiguous"
+    PERMANENT = "permanent"
+    IN_FLIGHT = "in_flight"  # another sender holds it right now
+
+
+@dataclass(frozen=True)
+class Delivery:
+    status: DeliveryStatus
+    message: OutboxMessage
+    slack_ts: str = ""
+    recovered: bool = False  # it had reached Slack on an earlier attempt
+    retry_after: float = 0.0
+    error: str = ""
+
+
+def outbox_lease() -> timedelta:
+    # Long enough for a lookup and a post at the client timeout each.
+    return timedelta(seconds=max(60, 4 * settings.SLACK_TIMEOUT_SECONDS))
+
+
+def outbox_record(
+    *,
+    key: str,
+    purpose: str,
+    channel: str,
+    thread_ts: str,
+    text: str,
+    blocks: list[dict[str, Any]] | None = None,
+    payload: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
+) -> OutboxMessage:
+    """Write a message down before it is sent; idempotent per key.
+
+    An existing row that certainly never reached Slack takes the new content
+    (the caller rendered it afresh); one that was sent, or may have been,
+    keeps what it has, so what we record is what Slack shows.
+    """
+    content = {"text": text, "blocks": blocks or [], "context": context or {}}
+    message, created = OutboxMessage.objects.get_or_create(
+        key=key,
+        defaults={"purpose": purpose, "channel": channel, "thread_ts": thread_ts,
+                  "payload": payload or {}, **content},
+    )
+    if not created and _certainly_unsent(message):
+        OutboxMessage.objects.filter(pk=message.pk, status=message.status).update(
+            updated_at=timezone.now(), **content
+        )
+        message.text, message.blocks, message.context = text, blocks or [], context or {}
+    return message
+
+
+def _certainly_unsent(message: OutboxMessage) -> bool:
+    return message.status in (OutboxStatus.NEW, OutboxStatus.RETRY) or (
+        message.status == OutboxStatus.SENDING and message.attempts == 0
+    )
+
+
+def _claim(message: OutboxMessage, *, held: bool) -> OutboxMessage | None:
+    now = timezone.now()
+    free = Q() if held else Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    won = OutboxMessage.objects.filter(
+        Q(pk=message.pk),
+        Q(status__in=(OutboxStatus.NEW, OutboxStatus.RETRY, OutboxStatus.SENDING)),
+        free,
+    ).update(lease_until=now + outbox_lease(), updated_at=now)
+    if not won:
+        return None
+    message.refresh_from_db()
+    return message
+
+
+def _finish(message: OutboxMessage, **changes: Any) -> None:
+    changes.setdefault("lease_until", None)
+    changes["updated_at"] = timezone.now()
+    OutboxMessage.objects.filter(pk=message.pk).update(**changes)
+    for name, value in changes.items():
+        if not hasattr(value, "resolve_expression"):
+            setattr(message, name, value)
+    message.refresh_from_db(fields=["attempts"])
+
+
+def _sent(message: OutboxMessage, slack_ts: str, *, recovered: bool) -> Delivery:
+    _finish(message, status=OutboxStatus.SENT, slack_ts=slack_ts, last_error="")
+    return Delivery(DeliveryStatus.SENT, message, slack_ts=slack_ts, recovered=recovered)
+
+
+def _failed(message: OutboxMessage, exc: SlackError, *, status: str) -> Delivery:
+    """Settle a failed call: what it means for the row, and for the caller."""
+    error = exc.describe()
+    if isinstance(exc, RateLimited):
+        _finish(message, status=status, last_error=error)
+        return Delivery(DeliveryStatus.RATE_LIMITED, message, retry_after=exc.retry_after, error=error)
+    if isinstance(exc, AmbiguousSlackError):
+        _finish(message, status=OutboxStatus.SENDING, last_error=error)
+        return Delivery(DeliveryStatus.AMBIGUOUS, message, error=error)
+    _finish(message, status=OutboxStatus.FAILED, last_error=error)
+    logger.error("outbox_failed key=%s error=%s", message.key, error)
+    return Delivery(DeliveryStatus.PERMANENT, message, error=error)
+
+
+def outbox_find_posted(*, client: Any, channel: str, thread_ts: str, key: str) -> str | None:
+    """The ts of the bot's message carrying ``key`` in the thread, if there is one."""
+    cursor = None
+    for _ in range(LOOKUP_MAX_PAGES):
+        try:
+            response = slack_call(
+                client.conversations_replies, channel=channel, ts=thread_ts,
+                include_all_metadata=True, limit=200, cursor=cursor,
+            )
+        except PermanentSlackError as exc:
+            if exc.error == "thread_not_found":
+                return None
+            raise
+        for item in response.get("messages") or []:
+            metadata = item.get("metadata") or {}
+            if (
+                metadata.get("event_type") in KNOWN_EVENT_TYPES
+                and (metadata.get("event_payload") or {}).get("key") == key
+            ):
+                return item["ts"]
+        cursor = (response.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return None
+    return None
+
+
+def outbox_send(message: OutboxMessage, *, held: bool = False) -> Delivery:
+    """Post a recorded message at most once (call it outside any transaction).
+
+    ``held``: the caller already holds an exclusive claim on this message (the
+    engine's claim on its level row, with its own lease), so a lease left by a
+    sender that died is taken over at once.
+    """
+    claimed = _claim(message, held=held)
+    if claimed is None:
+        message.refresh_from_db()
+        if message.status == OutboxStatus.SENT:
+            return Delivery(DeliveryStatus.SENT, message, slack_ts=message.slack_ts, recovered=True)
+        if message.status == OutboxStatus.FAILED:
+            return Delivery(DeliveryStatus.PERMANENT, message, error=message.last_error)
+        return Delivery(DeliveryStatus.IN_FLIGHT, message)
+    message = claimed
+    client = slack_client()
+    may_have_landed = message.status == OutboxStatus.SENDING and message.attempts > 0
+    if may_have_landed and message.thread_ts:
+        try:
+            found = outbox_find_posted(client=client, channel=message.channel,
+                                       thread_ts=message.thread_ts, key=message.key)
+        except SlackError as exc:
+            return _failed(message, exc, status=OutboxStatus.SENDING)
+        if found:
+            return _sent(message, found, recovered=True)
+    _finish(message, status=OutboxStatus.SENDING, attempts=F("attempts") + 1,
+            lease_until=timezone.now() + outbox_lease())
+    kwargs: dict[str, Any] = {
+        "channel": message.channel,
+        "text": message.text,
+        "unfurl_links": False,
+        "metadata": {"event_type": METADATA_EVENT_TYPE,
+                     "event_payload": {"key": message.key, **(message.payload or {})}},
+    }
+    if message.thread_ts:
+        kwargs["thread_ts"] = message.thread_ts
+    if message.blocks:
+        kwargs["blocks"] = message.blocks
+    try:
+        response = slack_call(client.chat_postMessage, **kwargs)
+    except SlackError as exc:
+        # A rate limit means nothing was posted; after an ambiguous failure the row stays "sending".
+        return _failed(message, exc, status=OutboxStatus.SENDING if may_have_landed else OutboxStatus.RETRY)
+    return _sent(message, str(response.get("ts") or ""), recovered=False)
+
+
+def outbox_post(
+    *,
+    key: str,
+    purpose: str,
+    channel: str,
+    thread_ts: str,
+    text: str,
+    blocks: list[dict[str, Any]] | None = None,
+    payload: dict[str, Any] | None = None,
+) -> Delivery:
+    """Record and send in one go (for messages that are not part of a bigger state change)."""
+    message = outbox_record(key=key, purpose=purpose, channel=channel, thread_ts=thread_ts, text=text,
+                            blocks=blocks, payload=payload)
+    return outbox_send(message)

@@ -1,0 +1,82 @@
+"""Where a ticket is armed: its policy is chosen, copied, and one pending row per level written."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from escalation.models import Escalation, TicketSla
+from escalation.policy import PolicySnapshot, policy_for, policy_snapshot
+from escalation.queueing import escalations_queue_within_horizon
+from tickets.models import Ticket, TicketEventKind, TicketState
+from tickets.timeline import timeline_record
+
+
+def ticket_arm(*, ticket: Ticket, now: datetime | None = None) -> list[Escalation]:
+    """Give a new ticket its policy and one pending row per level. Idempotent:
+    a ticket that already has rows (or was found to have no policy, or was
+    answered) is returned unchanged."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update(of=("self",)).select_related("channel").get(pk=ticket.pk)
+        existing = list(Escalation.objects.filter(ticket=locked).order_by("level"))
+        if existing or locked.state != TicketState.ARMED:
+            return existing
+        policy = policy_for(tier_id=locked.channel.tier_id, priority=locked.priority)
+        snapshot = policy_snapshot(policy)
+        if policy is not None:
+            TicketSla.objects.get_or_create(
+                ticket=locked,
+                defaults={"policy": policy, "policy_name": snapshot.name,
+                          "snooze_minutes": snapshot.snooze_minutes, "armed_at": now},
+            )
+        if not snapshot.levels:
+            _no_policy(locked, now=now)
+            ticket.state = TicketState.NO_POLICY
+            return []
+        rows = _levels_create(locked, snapshot)
+        timeline_record(
+            ticket=locked,
+            kind=TicketEventKind.ARMED,
+            at=now,
+            details={
+                "policy": snapshot.name,
+                "levels": {str(r.level): r.due_at.isoformat() for r in rows},
+            },
+        )
+        escalations_queue_within_horizon(rows, now=now)
+    return rows
+
+
+def _levels_create(ticket: Ticket, snapshot: PolicySnapshot) -> list[Escalation]:
+    return Escalation.objects.bulk_create(
+        Escalation(
+            ticket=ticket,
+            step_id=plan.step_id,
+            level=plan.level,
+            target_kind=plan.target_kind,
+            target_ref=plan.target_ref,
+            engineer_id=plan.engineer_id,
+            message_template=plan.message_template,
+            due_at=ticket.opened_at + plan.delay,
+        )
+        for plan in snapshot.levels
+    )
+
+
+def _no_policy(ticket: Ticket, *, now: datetime) -> None:
+    Ticket.objects.mark_no_policy(pk=ticket.pk)
+    ticket.state = TicketState.NO_POLICY
+    timeline_record(
+        ticket=ticket,
+        kind=TicketEventKind.NOTE,
+        at=now,
+        details={
+            "note": "No SLA policy with escalation steps for this tier and priority; "
+            "nothing will escalate.",
+            "tier": str(ticket.channel.tier),
+            "priority": ticket.priority,
+        },
+    )

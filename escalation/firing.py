@@ -1,0 +1,264 @@
+"""Where a level fires: claim the row, post through the outbox, settle the row.
+
+1. Load the level; a stale, early or already-answered one does nothing.
+2. Ask the helpdesk (short timeout, outside any transaction) whether the
+   ticket was answered; if so, disarm it instead.
+3. Resolve the target and render the message (database reads only).
+4. In one transaction: claim the row (conditional UPDATE on state + version)
+   and record the message in the outbox under the key ``ticket:<id>:level:<n>``.
+5. Post through the outbox (it looks in the thread first if an earlier
+   attempt may have landed) and settle the row by what Slack answered:
+   fired, pending again after Retry-After or a backoff, or failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from base.helpdesk import helpdesk_first_reply
+from base.models import OutboxMessage, OutboxPurpose
+from base.outbox import Delivery, DeliveryStatus, outbox_record, outbox_send
+from calendars.resolve import resolve_target
+from escalation.disarming import ticket_mark_responded
+from escalation.messages import NextStep, render_escalation
+from escalation.models import Escalation, FiredVia
+from escalation.outcomes import FireOutcome
+from escalation.queueing import escalation_queue, horizon
+from escalation.snooze import ticket_snooze_minutes
+from escalation.transitions import EscalationState
+from tickets.models import ResponseMode, ResponsePath, Ticket, TicketEventKind, TicketState
+from tickets.timeline import timeline_record
+
+logger = logging.getLogger("slabuddy.escalation")
+
+MAX_BACKOFF_SECONDS = 60
+_HELPDESK_PATHS = {ResponseMode.ZENDESK: ResponsePath.ZENDESK, ResponseMode.FRESHDESK: ResponsePath.FRESHDESK}
+
+
+def idempotency_key(*, ticket_id: int, level: int) -> str:
+    return f"ticket:{ticket_id}:level:{level}"
+
+
+def _claim_lease() -> timedelta:
+    return timedelta(seconds=settings.ESCALATION_CLAIM_LEASE_SECONDS)
+
+
+def escalation_claim(row: Escalation, *, now: datetime, via: str) -> Escalation | None:
+    """Take ``row`` for firing; None if someone else won."""
+    lease = _claim_lease()
+    if not Escalation.objects.claim(row, now=now, via=via, lease=lease):
+        return None
+    row.state, row.version, row.not_before = EscalationState.FIRING, row.version + 1, now + lease
+    row.attempts += 1
+    row.fired_via = via
+    return row
+
+
+# --- the message ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The message for one level, resolved and rendered (database reads only)."""
+
+    text: str
+    blocks: list
+    notified: list
+    details: dict
+
+
+def _next_step(row: Escalation) -> NextStep | None:
+    nxt = (
+        Escalation.objects.filter(
+            ticket_id=row.ticket_id, level__gt=row.level, state=EscalationState.PENDING
+        )
+        .order_by("level")
+        .first()
+    )
+    return NextStep(nxt.level, nxt.due_at, nxt.target_kind) if nxt else None
+
+
+def escalation_draft(row: Escalation, *, ticket: Ticket, now: datetime) -> Draft:
+    resolution = resolve_target(
+        kind=row.target_kind, ref=row.target_ref, engineer_id=row.engineer_id, at=now
+    )
+    message = render_escalation(
+        template=row.message_template,
+        level=row.level,
+        mentions=resolution.mentions,
+        note=resolution.note,
+        opened_at=ticket.opened_at,
+        now=now,
+        next_step=_next_step(row),
+        snooze_minutes=ticket_snooze_minutes(ticket.pk),
+        ticket_pk=ticket.pk,
+        ticket_id=ticket.helpdesk_ticket_id,
+        tier=ticket.channel.tier.name,
+        priority=ticket.priority,
+        time_zone=ticket.channel.tier.time_zone,
+    )
+    return Draft(
+        text=message.text,
+        blocks=message.blocks,
+        notified=resolution.notified,
+        details={
+            "mentions": resolution.mentions,
+            "resolved_kind": resolution.kind,
+            "fell_through_from": resolution.fell_through_from,
+            "note": resolution.note,
+        },
+    )
+
+
+def _record(row: Escalation, *, ticket: Ticket, draft: Draft) -> OutboxMessage:
+    """Write the message down before it is sent."""
+    return outbox_record(
+        key=idempotency_key(ticket_id=ticket.pk, level=row.level),
+        purpose=OutboxPurpose.ESCALATION,
+        channel=ticket.channel.slack_channel_id,
+        thread_ts=ticket.slack_ts,
+        text=draft.text,
+        blocks=draft.blocks,
+        payload={"ticket": ticket.pk, "level": row.level},
+        context={"notified": draft.notified, "details": draft.details},
+    )
+
+
+# --- settling ---------------------------------------------------------------------
+
+
+def _backoff(attempts: int) -> float:
+    return float(min(2 ** max(attempts, 1), MAX_BACKOFF_SECONDS))
+
+
+def _retry_later(row: Escalation, *, delay: float, error: str, now: datetime) -> None:
+    not_before = now + timedelta(seconds=delay)
+    with transaction.atomic():
+        if not Escalation.objects.release_for_retry(row, not_before=not_before, error=error):
+            return
+        row.state, row.version, row.not_before = EscalationState.PENDING, row.version + 1, not_before
+        if not_before <= now + horizon():
+            escalation_queue(row, at=not_before)
+
+
+def _fired(row: Escalation, *, ticket: Ticket, delivery: Delivery, now: datetime) -> FireOutcome:
+    context = delivery.message.context or {}
+    notified = context.get("notified") or []
+    with transaction.atomic():
+        if not Escalation.objects.settle_fired(row, at=now, slack_ts=delivery.slack_ts, notified=notified):
+            return FireOutcome.LOST  # our claim ran out and someone else took it over
+        timeline_record(
+            ticket=ticket,
+            kind=TicketEventKind.LEVEL_FIRED,
+            at=now,
+            level=row.level,
+            details={
+                "notified": notified,
+                "via": row.fired_via,
+                "slack_ts": delivery.slack_ts,
+                "recovered": delivery.recovered,
+                **(context.get("details") or {}),
+            },
+        )
+    return FireOutcome.FIRED
+
+
+def _failed(row: Escalation, *, ticket: Ticket, error: str, now: datetime) -> FireOutcome:
+    with transaction.atomic():
+        if Escalation.objects.settle_failed(row, error=error):
+            timeline_record(
+                ticket=ticket,
+                kind=TicketEventKind.LEVEL_FAILED,
+                at=now,
+                level=row.level,
+                details={"error": error},
+            )
+    logger.error("escalation %s (ticket %s level %s) failed: %s", row.pk, ticket.pk, row.level, error)
+    return FireOutcome.FAILED
+
+
+def _post(row: Escalation, *, ticket: Ticket, message: OutboxMessage, now: datetime) -> FireOutcome:
+    """Send a claimed level's recorded message and settle the row by the answer."""
+    delivery = outbox_send(message, held=True)  # our claim on the row keeps other senders out
+    if delivery.status == DeliveryStatus.SENT:
+        return _fired(row, ticket=ticket, delivery=delivery, now=now)
+    if delivery.status == DeliveryStatus.RATE_LIMITED:
+        # Slack refused it: nothing was posted. Come back after Retry-After.
+        _retry_later(row, delay=delivery.retry_after, error=delivery.error, now=now)
+        return FireOutcome.RATE_LIMITED
+    if delivery.status == DeliveryStatus.PERMANENT:
+        return _failed(row, ticket=ticket, error=delivery.error, now=now)
+    # Ambiguous (it may have landed: the next attempt looks first), or another sender holds it.
+    _retry_later(row, delay=_backoff(row.attempts), error=delivery.error or delivery.status, now=now)
+    return FireOutcome.RETRY
+
+
+# --- entry points -------------------------------------------------------------------
+
+
+def _helpdesk_answered(ticket: Ticket, *, now: datetime) -> bool:
+    """Ask the helpdesk (outside any transaction); a first reply disarms the ticket."""
+    try:
+        seen = helpdesk_first_reply(
+            provider=ticket.channel.response_mode, ticket_id=ticket.helpdesk_ticket_id
+        ).replied
+    except Exception:  # the helpdesk adapter must never stop a level
+        logger.warning("helpdesk check failed for ticket %s; firing", ticket.pk, exc_info=True)
+        seen = None
+    if not seen:
+        return False
+    path = _HELPDESK_PATHS.get(ticket.channel.response_mode, ResponsePath.WEBHOOK)
+    ticket_mark_responded(ticket=ticket, path=path, actor="helpdesk", at=now)
+    return True
+
+
+def escalation_fire(
+    *, escalation_id: int, version: int, via: str = FiredVia.TASK, now: datetime | None = None
+) -> FireOutcome:
+    """Fire one level if it is still pending at ``version`` and due (a level's delayed task)."""
+    now = now or timezone.now()
+    row = Escalation.objects.select_related("ticket__channel__tier").filter(pk=escalation_id).first()
+    if row is None:
+        return FireOutcome.MISSING
+    if row.state != EscalationState.PENDING or row.version != version:
+        return FireOutcome.STALE
+    start = max(row.due_at, row.not_before or row.due_at)
+    if start > now:
+        # Early (clock skew, or a task from before a snooze that kept its version):
+        # queue again for the right time, or leave it to the horizon job.
+        with transaction.atomic():
+            if start <= now + horizon():
+                escalation_queue(row, at=start)
+            else:
+                Escalation.objects.forget_queued(row)
+        return FireOutcome.EARLY
+    ticket = row.ticket
+    if ticket.state != TicketState.ARMED:
+        return FireOutcome.STALE  # answered: its pending levels are (being) cancelled
+    if _helpdesk_answered(ticket, now=now):
+        return FireOutcome.RESPONDED
+    draft = escalation_draft(row, ticket=ticket, now=now)
+    with transaction.atomic():
+        if escalation_claim(row, now=now, via=via) is None:
+            return FireOutcome.LOST
+        message = _record(row, ticket=ticket, draft=draft)
+    return _post(row, ticket=ticket, message=message, now=now)
+
+
+def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome:
+    """Fire a level the sweeper has already claimed."""
+    ticket = Ticket.objects.select_related("channel__tier").get(pk=row.ticket_id)
+    if ticket.state != TicketState.ARMED:
+        Escalation.objects.settle_cancelled(row)
+        return FireOutcome.CANCELLED
+    if _helpdesk_answered(ticket, now=now):
+        Escalation.objects.settle_cancelled(row)
+        return FireOutcome.RESPONDED
+    message = _record(row, ticket=ticket, draft=escalation_draft(row, ticket=ticket, now=now))
+    return _post(row, ticket=ticket, message=message, now=now)

@@ -1,0 +1,59 @@
+"""Which policy a ticket gets, and the snapshot of it that the ticket keeps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from escalation.models import DEFAULT_SNOOZE_MINUTES, SlaPolicy
+
+
+def policy_for(*, tier_id: int, priority: str) -> SlaPolicy | None:
+    """The most specific active policy: (tier, priority), else the tier's default."""
+    policies = SlaPolicy.objects.filter(tier_id=tier_id, active=True)
+    if priority:
+        specific = policies.filter(priority=priority).first()
+        if specific is not None:
+            return specific
+    return policies.filter(priority="").first()
+
+
+@dataclass(frozen=True)
+class LevelPlan:
+    """One step as copied onto a ticket."""
+
+    level: int
+    delay: timedelta
+    target_kind: str
+    target_ref: str
+    engineer_id: int | None
+    message_template: str
+    step_id: int | None
+
+
+@dataclass(frozen=True)
+class PolicySnapshot:
+    """Everything a ticket keeps of its policy when it is armed."""
+
+    policy_id: int | None
+    name: str
+    snooze_minutes: int
+    levels: tuple[LevelPlan, ...]
+
+
+def policy_snapshot(policy: SlaPolicy | None) -> PolicySnapshot:
+    if policy is None:
+        return PolicySnapshot(None, "", DEFAULT_SNOOZE_MINUTES, ())
+    levels = tuple(
+        LevelPlan(
+            level=step.level,
+            delay=step.delay,
+            target_kind=step.target_kind,
+            target_ref=step.target_ref,
+            engineer_id=step.engineer_id,
+            message_template=step.message_template,
+            step_id=step.pk,
+        )
+        for step in policy.steps.order_by("level")
+    )
+    return PolicySnapshot(policy.pk, str(policy), policy.snooze_minutes, levels)

@@ -1,0 +1,63 @@
+"""Delayed Celery tasks for levels that are due soon; the database keeps the rest.
+
+A level due within ``ESCALATION_HORIZON_SECONDS`` gets a task with an ETA,
+published after commit and sent by name. Later levels wait in the database
+until the beat "horizon" job queues them, so no ETA task sits in a worker
+for hours and Redis never redelivers one. A lost task is harmless: the
+sweeper fires every due level whatever happened to its task.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from base.tasks_by_name import task_send_on_commit
+from escalation.models import Escalation
+from escalation.transitions import EscalationState
+
+FIRE_TASK = "escalation.tasks.escalation_fire"
+
+
+def horizon() -> timedelta:
+    return timedelta(seconds=settings.ESCALATION_HORIZON_SECONDS)
+
+
+def escalation_queue(row: Escalation, *, at: datetime) -> bool:
+    """Give ``row`` (pending, at its current version) a delayed task for ``at``,
+    published after commit. Returns False if the row changed meanwhile."""
+    task_id = str(uuid.uuid4())
+    if not Escalation.objects.mark_queued(row, task_id=task_id):
+        return False
+    row.celery_task_id, row.enqueued_for = task_id, row.due_at
+    task_send_on_commit(FIRE_TASK, args=(row.pk, row.version), task_id=task_id, eta=at,
+                        why_safe="the sweeper will fire the level")
+    return True
+
+
+def escalations_queue_within_horizon(rows: list[Escalation], *, now: datetime) -> int:
+    queued = 0
+    for row in rows:
+        at = max(row.due_at, row.not_before or row.due_at)
+        if at <= now + horizon():
+            queued += escalation_queue(row, at=at)
+    return queued
+
+
+def escalations_enqueue_horizon(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """Queue a task for every pending level that has come within the horizon
+    and has none for its current due time (the beat "horizon" job)."""
+    now = now or timezone.now()
+    candidates = Escalation.objects.filter(
+        state=EscalationState.PENDING, due_at__lte=now + horizon()
+    ).filter(Q(enqueued_for__isnull=True) | ~Q(enqueued_for=F("due_at")))
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            candidates = candidates.select_for_update(skip_locked=True)
+        rows = list(candidates.order_by("due_at")[:limit])
+        return escalations_queue_within_horizon(rows, now=now)

@@ -1,0 +1,79 @@
+"""The sweeper: fires every level that is due and still pending, whatever happened to its task.
+
+Also takes over a level whose claimer died (its ``firing`` lease ran out).
+Concurrent sweepers skip each other's rows on PostgreSQL (SKIP LOCKED); on
+SQLite the conditional claim decides.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from escalation.firing import escalation_claim, escalation_deliver_claimed
+from escalation.models import Escalation, FiredVia
+from escalation.transitions import EscalationState
+
+# The sweeper leaves a level this long to its own delayed task before taking it.
+SWEEP_GRACE = timedelta(seconds=1)
+SWEEP_BATCH = 200
+
+
+@dataclass
+class SweepResult:
+    outcomes: dict[str, int] = field(default_factory=dict)
+    more: bool = False
+
+    @property
+    def handled(self) -> int:
+        return sum(self.outcomes.values())
+
+
+def _sweepable(now: datetime) -> Q:
+    ready = Q(not_before__isnull=True) | Q(not_before__lte=now)
+    pending = Q(state=EscalationState.PENDING, due_at__lte=now - SWEEP_GRACE) & ready
+    abandoned = Q(state=EscalationState.FIRING, not_before__lte=now)  # the claimer's lease ran out
+    return pending | abandoned
+
+
+def _claim_next_due(now: datetime) -> Escalation | None:
+    due = Escalation.objects.filter(_sweepable(now)).order_by("due_at")
+    if connection.vendor == "postgresql":
+        # Concurrent sweepers skip each other's rows instead of waiting on them.
+        with transaction.atomic():
+            row = due.select_for_update(skip_locked=True).first()
+            return escalation_claim(row, now=now, via=FiredVia.SWEEPER) if row else None
+    # SQLite has no row locks; the conditional update decides, try the next on a loss.
+    for row in due[:20]:
+        claimed = escalation_claim(row, now=now, via=FiredVia.SWEEPER)
+        if claimed is not None:
+            return claimed
+    return None
+
+
+def escalations_sweep(
+    *, now: datetime | None = None, limit: int = SWEEP_BATCH, budget_seconds: float | None = None
+) -> SweepResult:
+    """Fire every level that is due and still pending (or whose claimer died).
+    Stops after ``limit`` levels or the time budget, with ``more`` set so the
+    caller can run again at once."""
+    if budget_seconds is None:
+        budget_seconds = settings.CELERY_TASK_SOFT_TIME_LIMIT / 2
+    deadline = time.monotonic() + budget_seconds
+    result = SweepResult()
+    while True:
+        current = now or timezone.now()
+        row = _claim_next_due(current)
+        if row is None:
+            return result
+        outcome = escalation_deliver_claimed(row, now=current)
+        result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+        if result.handled >= limit or time.monotonic() > deadline:
+            result.more = Escalation.objects.filter(_sweepable(now or timezone.now())).exists()
+            return result

@@ -1,0 +1,122 @@
+"""Every change of an escalation level's state, each one conditional UPDATE.
+
+    pending --claim--> firing --settle_fired--> fired
+                          |----settle_failed--> failed
+                          |----settle_cancelled--> cancelled
+                          '----release_for_retry--> pending (later, new version)
+    pending --cancel_pending--> cancelled        pending --postpone--> pending (new version)
+
+A method returns whether this call made the change (the row was still in the
+state and at the version it expected); the caller acts only if it did. A
+``firing`` row whose lease (``not_before``) ran out may be claimed again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from django.db import models
+from django.db.models import F
+from django.utils import timezone
+
+
+class Escalation(Protocol):
+    """What a transition reads of a level row (escalation.models.Escalation)."""
+
+    pk: Any
+    state: str
+    version: int
+    due_at: datetime
+
+
+class EscalationState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    FIRING = "firing", "Firing (claimed by a worker)"
+    FIRED = "fired", "Fired"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed (permanent Slack error)"
+
+
+class EscalationQuerySet(models.QuerySet):
+    # -- queueing (no state change, but only while pending at this version) ----
+    def mark_queued(self, row: Escalation, *, task_id: str) -> bool:
+        return bool(
+            self.filter(pk=row.pk, state=EscalationState.PENDING, version=row.version).update(
+                celery_task_id=task_id, enqueued_for=row.due_at, updated_at=timezone.now()
+            )
+        )
+
+    def forget_queued(self, row: Escalation) -> bool:
+        return bool(
+            self.filter(pk=row.pk, state=EscalationState.PENDING, version=row.version).update(
+                enqueued_for=None
+            )
+        )
+
+    # -- pending -> firing -------------------------------------------------------
+    def claim(self, row: Escalation, *, now: datetime, via: str, lease: timedelta) -> bool:
+        """Take ``row`` for firing, from pending or from a firing claim whose lease ran out."""
+        return bool(
+            self.filter(pk=row.pk, state=row.state, version=row.version, due_at__lte=now).update(
+                state=EscalationState.FIRING,
+                version=F("version") + 1,
+                not_before=now + lease,
+                attempts=F("attempts") + 1,
+                fired_via=via,
+                updated_at=now,
+            )
+        )
+
+    # -- firing -> ... (only while our claim holds) ------------------------------
+    def _settle(self, row: Escalation, **changes: Any) -> bool:
+        changes.setdefault("updated_at", timezone.now())
+        return bool(
+            self.filter(pk=row.pk, state=EscalationState.FIRING, version=row.version).update(**changes)
+        )
+
+    def settle_fired(self, row: Escalation, *, at: datetime, slack_ts: str, notified: list) -> bool:
+        return self._settle(row, state=EscalationState.FIRED, fired_at=at, slack_message_ts=slack_ts,
+                            notified=notified, not_before=None, last_error="")
+
+    def settle_failed(self, row: Escalation, *, error: str) -> bool:
+        return self._settle(row, state=EscalationState.FAILED, last_error=error, not_before=None)
+
+    def settle_cancelled(self, row: Escalation) -> bool:
+        return self._settle(row, state=EscalationState.CANCELLED, not_before=None)
+
+    def release_for_retry(self, row: Escalation, *, not_before: datetime, error: str) -> bool:
+        return self._settle(
+            row,
+            state=EscalationState.PENDING,
+            version=F("version") + 1,
+            not_before=not_before,
+            last_error=error,
+            celery_task_id="",
+            enqueued_for=None,
+        )
+
+    # -- pending -> ... ----------------------------------------------------------
+    def postpone(self, row: Escalation, *, by: timedelta) -> bool:
+        """Move a pending level later (a snooze); its queued task becomes stale."""
+        return bool(
+            self.filter(pk=row.pk, state=EscalationState.PENDING, version=row.version).update(
+                due_at=F("due_at") + by,
+                version=F("version") + 1,
+                celery_task_id="",
+                enqueued_for=None,
+                updated_at=timezone.now(),
+            )
+        )
+
+    def cancel_pending(self, *, ticket_id: int) -> list[tuple[int, str]]:
+        """Cancel every pending level of a ticket; returns (level, task id) of each."""
+        pending = self.filter(ticket_id=ticket_id, state=EscalationState.PENDING)
+        cancelled = list(pending.values_list("level", "celery_task_id"))
+        pending.update(
+            state=EscalationState.CANCELLED,
+            version=F("version") + 1,
+            not_before=None,
+            updated_at=timezone.now(),
+        )
+        return cancelled

@@ -1,0 +1,174 @@
+"""Run web, Celery worker and Celery beat together on one machine.
+
+This is what ``make run`` starts. Each child runs in its own process group so
+that shutdown is ours to order: Ctrl-C (SIGINT) or SIGTERM stops every child
+and its pool processes, and if any child dies the others are stopped too.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from base.fake_slack import BOT_USER_ID
+from ops.demo.setup import demo_setup
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # Linux: a child gets SIGTERM if runall itself is killed with SIGKILL.
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+class Command(BaseCommand):
+    help = "Start the web server, a Celery worker and Celery beat; stop them all on Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("SLABUDDY_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("SLABUDDY_PORT", 8000)))
+        parser.add_argument("--concurrency", type=int, default=2)
+
+    def handle(self, *args, host: str, port: int, concurrency: int, **options):
+        python = sys.executable
+        celery = [python, "-m", "celery", "-A", "slabuddy"]
+        commands = {
+            "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
+            "worker": celery + [
+                "worker", "-Q", "escalation,default", "-l", "info",
+                "--concurrency", str(concurrency), "-n", f"slabuddy-{os.getpid()}@%h",
+            ],
+            "beat": celery + [
+                "beat", "-l", "info", "--scheduler",
+                "django_celery_beat.schedulers:DatabaseScheduler",
+                "--pidfile", "",
+            ],
+        }
+        env = dict(os.environ)
+        if settings.DEMO_MODE:
+            commands, env = self._with_demo_slack(commands, env)
+        self.children: dict[str, subprocess.Popen] = {}
+        self.stopping = threading.Event()
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+        for name, cmd in commands.items():
+            child = subprocess.Popen(
+                cmd,
+                cwd=settings.BASE_DIR,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+                text=True,
+                bufsize=1,
+            )
+            self.children[name] = child
+            threading.Thread(target=self._relay, args=(name, child), daemon=True).start()
+
+        url = f"http://{host}:{port}"
+        if self._wait_for_web(f"{url}/healthz", timeout=60):
+            banner = f"SLA Buddy is up. Admin: {url}/admin/"
+            if settings.DEMO_MODE:
+                banner += f"   Demo: {url}/demo/"
+            self.stdout.write(self.style.SUCCESS(banner) + "\nPress Ctrl-C to stop everything.")
+        exit_code = self._supervise()
+        sys.exit(exit_code)
+
+    def _with_demo_slack(self, commands: dict, env: dict) -> tuple[dict, dict]:
+        """Demo mode: a stand-in Slack Web API process, and every child pointed at it."""
+        port = int(os.environ.get("SLABUDDY_DEMO_SLACK_PORT") or 0) or _free_port()
+        secret_file = settings.DATA_DIR / "demo_signing_secret"
+        if not secret_file.exists():
+            secret_file.write_text(secrets.token_hex(16))
+            secret_file.chmod(0o600)
+        env = env | {
+            "SLACK_API_BASE_URL": f"http://127.0.0.1:{port}/api/",
+            "SLACK_SIGNING_SECRET": secret_file.read_text().strip(),
+            "SLACK_BOT_USER_ID": BOT_USER_ID,
+        }
+        env.pop("SLACK_SIGNING_SECRET_FILE", None)
+        demo_setup()
+        self.stdout.write(f"Demo mode (no SLACK_BOT_TOKEN): stand-in Slack on port {port}.")
+        fake = [sys.executable, "-m", "base.fake_slack", "--port", str(port)]
+        return {"slack": fake, **commands}, env
+
+    def _relay(self, name: str, child: subprocess.Popen) -> None:
+        assert child.stdout is not None
+        for line in child.stdout:
+            sys.stdout.write(f"{name:>6} | {line}")
+            sys.stdout.flush()
+
+    def _wait_for_web(self, url: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            if self.children["web"].poll() is not None:
+                return False
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return True
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.3)
+        return False
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stopping.set()
+
+    def _supervise(self) -> int:
+        exit_code = 0
+        while not self.stopping.is_set():
+            for name, child in self.children.items():
+                if child.poll() is not None:
+                    self.stderr.write(f"{name} exited with code {child.returncode}; stopping.")
+                    exit_code = 1
+                    self.stopping.set()
+                    break
+            self.stopping.wait(0.5)
+        self._stop_all()
+        return exit_code
+
+    def _stop_all(self, grace: float = 10.0) -> None:
+        # SIGTERM to each main process: Celery's warm shutdown stops its own pool.
+        for child in self.children.values():
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + grace
+        for child in self.children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for child in self.children.values():
+            # Also reaps pool processes left in the group after their parent exited.
+            self._signal_group(child, signal.SIGKILL)
+            child.wait()
+        self.stdout.write(f"Stopped {', '.join(self.children)}.")
+
+    @staticmethod
+    def _signal_group(child: subprocess.Popen, signum: int) -> None:
+        try:
+            os.killpg(child.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,153 @@
+"""Prometheus metrics computed from the database at scrape time.
+
+No in-process counters: several gunicorn workers and Celery processes would
+each count their own share and disagree. The rows (tickets, escalations) are
+the truth, so every scrape asks the database, through a custom collector on a
+registry of its own.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from escalation.models import Escalation
+from escalation.transitions import EscalationState
+from ops.heartbeat import heartbeat_age
+from tickets.models import Ticket
+
+# Time to first response buckets, in seconds: 1 min ... 1 day.
+RESPONSE_BUCKETS = (60, 300, 600, 1200, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+def _tier(name: str | None) -> str:
+    return name or "none"
+
+
+_ESCALATION_TIER = "ticket__channel__tier__name"
+
+
+def _by_tier_and_level(family: CounterMetricFamily, escalations) -> CounterMetricFamily:
+    """Count ``escalations`` into ``family`` with labels (tier, level)."""
+    rows = (
+        escalations.values(_ESCALATION_TIER, "level")
+        .annotate(n=Count("id"))
+        .order_by(_ESCALATION_TIER, "level")
+    )
+    for row in rows:
+        family.add_metric([_tier(row[_ESCALATION_TIER]), str(row["level"])], row["n"])
+    return family
+
+
+class SlaBuddyCollector:
+    def __init__(self, now: datetime | None = None):
+        self._now = now
+
+    def collect(self) -> Iterator[Metric]:
+        now = self._now or datetime.now(UTC)
+        tier = "channel__tier__name"
+
+        opened = CounterMetricFamily("slabuddy_tickets_opened", "Tickets opened, by tier.", labels=["tier"])
+        states = GaugeMetricFamily(
+            "slabuddy_tickets", "Tickets by tier and current state.", labels=["tier", "state"]
+        )
+        totals: dict[str, int] = defaultdict(int)
+        for row in Ticket.objects.values(tier, "state").annotate(n=Count("id")).order_by():
+            totals[_tier(row[tier])] += row["n"]
+            states.add_metric([_tier(row[tier]), row["state"]], row["n"])
+        for name, n in sorted(totals.items()):
+            opened.add_metric([name], n)
+        yield opened
+        yield states
+
+        yield _by_tier_and_level(
+            CounterMetricFamily(
+                "slabuddy_levels_fired",
+                "Escalation levels posted to Slack, by level and tier.",
+                labels=["tier", "level"],
+            ),
+            Escalation.objects.filter(state=EscalationState.FIRED),
+        )
+        yield _by_tier_and_level(
+            CounterMetricFamily(
+                "slabuddy_sweeper_catches",
+                "Levels fired by the sweeper because their Celery task did not (Escalation.fired_via).",
+                labels=["tier", "level"],
+            ),
+            Escalation.objects.filter(fired_via="sweeper"),
+        )
+
+        errors = CounterMetricFamily(
+            "slabuddy_slack_errors",
+            "Escalation levels that met a Slack error: state=failed is permanent, others were retried.",
+            labels=["tier", "state"],
+        )
+        for row in (
+            Escalation.objects.filter(Q(state=EscalationState.FAILED) | ~Q(last_error=""))
+            .values(_ESCALATION_TIER, "state")
+            .annotate(n=Count("id"))
+            .order_by(_ESCALATION_TIER, "state")
+        ):
+            errors.add_metric([_tier(row[_ESCALATION_TIER]), row["state"]], row["n"])
+        yield errors
+
+        pending = GaugeMetricFamily("slabuddy_levels_pending", "Levels waiting to fire.", labels=["due"])
+        overdue_limit = now - timedelta(seconds=60)
+        counts = Escalation.objects.filter(state=EscalationState.PENDING).aggregate(
+            total=Count("id"), overdue=Count("id", filter=Q(due_at__lt=overdue_limit))
+        )
+        pending.add_metric(["overdue_60s"], counts["overdue"] or 0)
+        pending.add_metric(["any"], counts["total"] or 0)
+        yield pending
+
+        yield self._time_to_first_response(Ticket)
+        yield from self._heartbeat(now)
+
+    def _time_to_first_response(self, Ticket) -> Metric:
+        tier = "channel__tier__name"
+        histogram = HistogramMetricFamily(
+            "slabuddy_time_to_first_response_seconds",
+            "Seconds from a ticket opening to its first response, by tier.",
+            labels=["tier"],
+        )
+        responded = Ticket.objects.filter(responded_at__isnull=False)
+        aggregates = {
+            f"le_{b}": Count("id", filter=Q(responded_at__lte=F("opened_at") + timedelta(seconds=b)))
+            for b in RESPONSE_BUCKETS
+        }
+        waited = ExpressionWrapper(F("responded_at") - F("opened_at"), output_field=DurationField())
+        rows = responded.values(tier).annotate(n=Count("id"), total=Sum(waited), **aggregates).order_by(tier)
+        for row in rows:
+            buckets = [(str(float(b)), row[f"le_{b}"]) for b in RESPONSE_BUCKETS]
+            buckets.append(("+Inf", row["n"]))
+            total = row["total"]
+            seconds = total.total_seconds() if isinstance(total, timedelta) else float(total or 0) / 1e6
+            histogram.add_metric([_tier(row[tier])], buckets, seconds)
+        return histogram
+
+    def _heartbeat(self, now: datetime) -> Iterator[Metric]:
+
+        age = heartbeat_age(now=now)
+        if age is not None:
+            yield GaugeMetricFamily(
+                "slabuddy_beat_heartbeat_age_seconds",
+                "Seconds since the beat heartbeat task last ran.",
+                value=age.total_seconds(),
+            )
+
+
+def render_metrics(now: datetime | None = None) -> tuple[bytes, str]:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SlaBuddyCollector(now))
+    return generate_latest(registry), CONTENT_TYPE_LATEST

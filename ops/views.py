@@ -1,0 +1,63 @@
+import hmac
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.views.decorators.cache import never_cache
+
+from ops.health import readiness
+from ops.metrics import render_metrics
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("admin:index")
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness only: the process answers. Readiness is /readyz."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """200 when the database and broker answer, beat's heartbeat is recent and
+    the calendars are fresh (or not configured); 503 with the reasons otherwise."""
+    ok, checks = readiness()
+    return JsonResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
+    )
+
+
+def _metrics_allowed(request: HttpRequest) -> tuple[bool, HttpResponse | None]:
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "")
+        if given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), token.encode()):
+            return True, None
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_staff:
+        return True, None
+    if not token and not settings.PRODUCTION:
+        return True, None
+    if not token:
+        return False, HttpResponse(
+            "/metrics needs METRICS_TOKEN in production (then send Authorization: Bearer <token>).\n",
+            status=403,
+            content_type="text/plain",
+        )
+    response = HttpResponse(
+        "Authorization: Bearer <METRICS_TOKEN> required.\n", status=401, content_type="text/plain"
+    )
+    response["WWW-Authenticate"] = 'Bearer realm="slabuddy-metrics"'
+    return False, response
+
+
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format, computed from the database at scrape time."""
+    allowed, refusal = _metrics_allowed(request)
+    if not allowed:
+        return refusal
+    body, content_type = render_metrics()
+    return HttpResponse(body, content_type=content_type)

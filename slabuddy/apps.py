@@ -1,6 +1,0 @@
-from django.apps import AppConfig
-
-
-class SlabuddyConfig(AppConfig):
-    name = "slabuddy"
-    verbose_name = "SLA Buddy"

@@ -1,0 +1,46 @@
+"""What Slack sent us, stored before Slack gets its 200."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class InboundKind(models.TextChoices):
+    EVENT = "event", "Events API event"
+    INTERACTION = "interaction", "Interactive component (button)"
+
+
+class InboundState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed (gave up)"
+
+
+class SlackInbound(models.Model):
+    """Every accepted Slack delivery, stored before Slack gets its 200.
+
+    ``key`` is the Events API ``event_id`` (or the interaction's action key):
+    a retry of a delivery that was stored is acknowledged and dropped; a retry
+    of one that failed before it was stored simply stores it now. Pending rows
+    are re-queued by a beat job, so a lost Celery message loses nothing.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=16, choices=InboundKind.choices)
+    payload = models.JSONField()
+    received_at = models.DateTimeField()
+    retry_num = models.PositiveSmallIntegerField(
+        default=0, help_text="X-Slack-Retry-Num of the stored delivery."
+    )
+    state = models.CharField(max_length=16, choices=InboundState.choices, default=InboundState.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["state", "received_at"], name="inbound_state_received")]
+        db_table = "tickets_slackinbound"  # the table keeps the name it had before this app existed
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} ({self.state})"

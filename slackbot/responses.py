@@ -1,0 +1,207 @@
+"""Response detection: an engineer's reply in the thread (as an event, or read back by a
+poll), the helpdesk's first agent reply (polled), and the signed helpdesk webhook.
+
+Every path ends in the engine's ``ticket_mark_responded``. Network calls are
+made outside any database transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from base.helpdesk import helpdesk_first_reply
+from base.slack_api import SlackError, bot_user_id, slack_call, slack_client
+from escalation.disarming import ticket_mark_responded
+from slackbot.parsing import HUMAN_SUBTYPES, mentions_user, ts_to_datetime
+from slackbot.replies import SlackRetryLater, slack_error_raise
+from slackbot.roster import roster_slack_ids
+from tickets.models import ResponseMode, ResponsePath, Ticket, TicketState, WatchedChannel
+
+logger = logging.getLogger("slabuddy.responses")
+
+HELPDESK_PROVIDERS = {
+    ResponseMode.ZENDESK: ResponsePath.ZENDESK,
+    ResponseMode.FRESHDESK: ResponsePath.FRESHDESK,
+}
+POLL_MAX_AGE = timedelta(days=7)  # an armed ticket older than this has escalated to the top long ago
+
+
+@dataclass(frozen=True)
+class PollResult:
+    checked: int
+    responded: int
+    unknown: int
+
+
+def _due_for_check(*, modes: list[str], now: datetime, limit: int) -> list[Ticket]:
+    """Armed tickets to check, least recently checked first (a round robin across runs)."""
+    return list(
+        Ticket.objects.filter(
+            state=TicketState.ARMED,
+            channel__active=True,
+            channel__response_mode__in=modes,
+            opened_at__gte=now - POLL_MAX_AGE,
+        )
+        .select_related("channel")
+        .order_by(F("responses_checked_at").asc(nulls_first=True), "opened_at")[:limit]
+    )
+
+
+def _checked(ticket: Ticket, now: datetime) -> None:
+    Ticket.objects.filter(pk=ticket.pk).update(responses_checked_at=now)
+
+
+def helpdesk_poll(*, now: datetime, limit: int = 200) -> PollResult:
+    """Ask the helpdesk about armed tickets in helpdesk channels."""
+    tickets = [
+        t for t in _due_for_check(modes=list(HELPDESK_PROVIDERS), now=now, limit=limit)
+        if t.helpdesk_ticket_id
+    ]
+    responded = unknown = 0
+    for ticket in tickets:
+        answer = helpdesk_first_reply(provider=ticket.channel.response_mode,
+                                      ticket_id=ticket.helpdesk_ticket_id)
+        _checked(ticket, now)
+        if answer.replied is None:
+            unknown += 1
+        elif answer.replied:
+            mode = ticket.channel.response_mode
+            changed = ticket_mark_responded(
+                ticket=ticket, path=HELPDESK_PROVIDERS[mode], actor=mode,
+                at=min(answer.at or now, now),
+            )
+            responded += int(changed)
+    return PollResult(len(tickets), responded, unknown)
+
+
+def slack_threads_poll(*, now: datetime, limit: int = 50) -> PollResult:
+    """Backfill Slack-thread responses the Events API missed (downtime, lost deliveries).
+
+    Reads the threads of armed tickets in Slack-native channels with
+    ``conversations.replies``; stops at the first rate limit or outage (the
+    next run carries on where this one stopped, least recently checked first).
+    """
+    tickets = _due_for_check(modes=[ResponseMode.SLACK_THREAD], now=now, limit=limit)
+    if not tickets:
+        return PollResult(0, 0, 0)
+    client, bot = slack_client(), bot_user_id()
+    engineers = roster_slack_ids()
+    checked = responded = unknown = 0
+    for ticket in tickets:
+        try:
+            reply = _first_engineer_reply(client=client, ticket=ticket, bot=bot, engineers=engineers)
+        except SlackRetryLater as exc:
+            logger.warning("thread_poll_paused ticket=%s reason=%s", ticket.pk, exc)
+            unknown += 1
+            break
+        checked += 1
+        _checked(ticket, now)
+        if reply is not None:
+            at = min(ts_to_datetime(reply.get("ts")) or now, now)
+            responded += int(ticket_mark_responded(
+                ticket=ticket, path=ResponsePath.SLACK_THREAD, actor=str(reply.get("user")), at=at
+            ))
+    return PollResult(checked, responded, unknown)
+
+
+def _first_engineer_reply(*, client, ticket: Ticket, bot: str, engineers: set[str]) -> dict | None:
+    cursor = None
+    for _ in range(20):  # 20 pages of 200 replies: far beyond any support thread
+        try:
+            page = slack_call(client.conversations_replies, channel=ticket.channel.slack_channel_id,
+                              ts=ticket.slack_ts, limit=200, cursor=cursor)
+        except SlackError as exc:
+            slack_error_raise(exc, what="conversations.replies")
+            return None  # permanent (thread deleted, bot removed): nothing to find
+        for message in page.get("messages") or []:
+            if thread_reply_is_response(message=message, bot=bot, engineer_ids=engineers):
+                return message
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not (page.get("has_more") and cursor):
+            return None
+    return None
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def thread_reply_is_response(*, message: dict[str, Any], bot: str, engineer_ids: set[str]) -> bool:
+    """A reply in a ticket's thread by an active roster engineer that is not a bot mention."""
+    user = _str(message.get("user"))
+    if not user or user == bot or message.get("bot_id"):
+        return False
+    if message.get("subtype") not in HUMAN_SUBTYPES and message.get("subtype") != "thread_broadcast":
+        return False
+    thread_ts = _str(message.get("thread_ts"))
+    if not thread_ts or thread_ts == _str(message.get("ts")):
+        return False
+    if mentions_user(_str(message.get("text")), bot):
+        return False  # a mention snoozes; it never answers the customer
+    return user in engineer_ids
+
+
+def thread_reply_handle(*, channel: WatchedChannel, event: dict[str, Any]) -> str:
+    """In Slack-native channels a roster engineer's reply in the thread is the response."""
+    if channel.response_mode != ResponseMode.SLACK_THREAD:
+        return "responses come from the helpdesk here"
+    ticket = Ticket.objects.filter(channel=channel, slack_ts=_str(event.get("thread_ts"))).first()
+    if ticket is None:
+        return "not a ticket thread"
+    if ticket.state == TicketState.RESPONDED:
+        return "already responded"
+    user = _str(event.get("user"))
+    if not thread_reply_is_response(message=event, bot=bot_user_id(), engineer_ids=roster_slack_ids([user])):
+        return "not a response"
+    at = ts_to_datetime(event.get("ts")) or timezone.now()
+    changed = ticket_mark_responded(ticket=ticket, path=ResponsePath.SLACK_THREAD, actor=user, at=at)
+    return "responded" if changed else "already responded"
+
+
+class WebhookPayloadError(ValueError):
+    pass
+
+
+def helpdesk_webhook_handle(*, provider: str, payload: Any, now: datetime) -> int:
+    """Mark the helpdesk ticket named in the payload responded. Returns tickets changed.
+
+    Body: ``{"ticket_id": "123", "responded_at": "2026-01-01T10:00:00Z", "agent": "Ana"}``
+    (``responded_at`` and ``agent`` optional). Only tickets in channels whose
+    response mode is this provider or ``webhook`` are matched, so two
+    helpdesks' ticket numbers cannot collide.
+    """
+    if not isinstance(payload, dict):
+        raise WebhookPayloadError("body must be a JSON object")
+    ticket_id = payload.get("ticket_id")
+    if isinstance(ticket_id, int) and not isinstance(ticket_id, bool):
+        ticket_id = str(ticket_id)
+    if not isinstance(ticket_id, str) or not ticket_id.strip() or len(ticket_id) > 64:
+        raise WebhookPayloadError("ticket_id (string or integer) is required")
+    at = now
+    raw_at = payload.get("responded_at")
+    if raw_at is not None:
+        try:
+            parsed = parse_datetime(raw_at) if isinstance(raw_at, str) else None
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            raise WebhookPayloadError("responded_at must be an ISO 8601 time with a time zone")
+        at = min(parsed, now)
+    agent = payload.get("agent")
+    actor = f"{provider}: {agent}"[:200] if isinstance(agent, str) and agent.strip() else provider
+    changed = 0
+    for ticket in Ticket.objects.filter(
+        helpdesk_ticket_id=ticket_id.strip().removeprefix("#"),
+        state__in=[TicketState.ARMED, TicketState.NO_POLICY],
+        channel__response_mode__in=[provider, ResponseMode.WEBHOOK],
+    ).select_related("channel"):
+        changed += int(ticket_mark_responded(ticket=ticket, path=ResponsePath.WEBHOOK, actor=actor, at=at))
+    logger.info("helpdesk_webhook provider=%s helpdesk_id=%s changed=%s", provider, ticket_id, changed)
+    return changed

@@ -1,0 +1,86 @@
+"""Thin Celery tasks: load by id, call a service, reschedule on Slack's say-so (never sleep)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from base.tasks_by_name import task_send
+from slackbot.dispatch import slack_inbound_process as process
+from slackbot.inbound import PROCESS_TASK
+from slackbot.models import InboundState, SlackInbound
+from slackbot.replies import SlackRetryLater
+from slackbot.responses import helpdesk_poll as poll_helpdesks
+from slackbot.responses import slack_threads_poll as poll_threads
+from slackbot.scan import channel_scan as scan
+from tickets.models import WatchedChannel
+
+logger = logging.getLogger("slabuddy.tasks")
+
+INBOUND_SWEEP_AFTER = timedelta(minutes=1)
+INBOUND_KEEP = timedelta(days=14)
+SCAN_TASK = "slackbot.tasks.channel_scan"
+
+
+@shared_task(name=PROCESS_TASK, bind=True, max_retries=10, acks_late=True)
+def slack_inbound_process(self, inbound_id: int) -> str:
+    try:
+        return process(inbound_id=inbound_id)
+    except SlackRetryLater as exc:
+        raise self.retry(countdown=exc.retry_after, exc=exc) from exc
+
+
+@shared_task(name="slackbot.tasks.slack_inbound_sweep")
+def slack_inbound_sweep() -> int:
+    """Re-queue deliveries still pending a minute after they arrived; forget old ones."""
+    now = timezone.now()
+    ids = list(
+        SlackInbound.objects.filter(
+            state=InboundState.PENDING, received_at__lt=now - INBOUND_SWEEP_AFTER
+        ).values_list("pk", flat=True)[:500]
+    )
+    for inbound_id in ids:
+        task_send(PROCESS_TASK, args=(inbound_id,), why_safe="the next inbound sweep re-queues it")
+    SlackInbound.objects.filter(received_at__lt=now - INBOUND_KEEP).exclude(
+        state=InboundState.PENDING
+    ).delete()
+    return len(ids)
+
+
+@shared_task(name="slackbot.tasks.channel_scan_all")
+def channel_scan_all() -> int:
+    ids = list(WatchedChannel.objects.filter(active=True).values_list("pk", flat=True))
+    for channel_id in ids:
+        task_send(SCAN_TASK, args=(channel_id,), why_safe="the next scan reads the channel")
+    return len(ids)
+
+
+@shared_task(name=SCAN_TASK, bind=True, acks_late=True)
+def channel_scan(self, channel_id: int, cursor: str = "", oldest: str = "", newest: str = "") -> str:
+    channel = WatchedChannel.objects.filter(pk=channel_id, active=True).first()
+    if channel is None:
+        return "no such channel"
+    result = scan(channel=channel, now=timezone.now(), cursor=cursor, oldest=oldest, newest=newest)
+    if not result.done:
+        # Rate limited (or a very long backlog): resume at the same page later.
+        self.apply_async(
+            args=(channel_id,),
+            kwargs={"cursor": result.cursor, "oldest": result.oldest, "newest": result.newest},
+            countdown=result.retry_after,
+        )
+    return f"pages={result.pages} created={result.created} done={result.done}"
+
+
+@shared_task(name="slackbot.tasks.helpdesk_poll")
+def helpdesk_poll() -> str:
+    result = poll_helpdesks(now=timezone.now())
+    return f"checked={result.checked} responded={result.responded} unknown={result.unknown}"
+
+
+@shared_task(name="slackbot.tasks.slack_threads_poll")
+def slack_threads_poll() -> str:
+    result = poll_threads(now=timezone.now())
+    return f"checked={result.checked} responded={result.responded} paused={result.unknown}"

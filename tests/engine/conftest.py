@@ -1,0 +1,57 @@
+from datetime import timedelta
+
+import pytest
+
+from calendars.factories import EngineerFactory
+from calendars.targets import TargetKind
+from escalation.factories import EscalationStepFactory, SlaPolicyFactory
+from tests.support.times import T0
+from tickets.factories import TicketFactory, TierFactory, WatchedChannelFactory
+
+
+@pytest.fixture
+def ladder(db):
+    """A tier with a 4-level default policy (10/20/35/50 min) and an urgent one (5/10 min)."""
+    tier = TierFactory(name="Enterprise test")
+    default = SlaPolicyFactory(tier=tier, priority="")
+    kinds = [TargetKind.ON_SHIFT_NOT_EMBEDDED, TargetKind.ON_SHIFT, TargetKind.USER_GROUP,
+             TargetKind.HEAD_OF_SUCCESS]
+    for level, (minutes, kind) in enumerate(zip((10, 20, 35, 50), kinds, strict=True), start=1):
+        EscalationStepFactory(policy=default, level=level, delay=timedelta(minutes=minutes),
+                              target_kind=kind, target_ref="SSUPPORT1" if level == 3 else "")
+    urgent = SlaPolicyFactory(tier=tier, priority="urgent", snooze_minutes=15)
+    for level, minutes in ((1, 5), (2, 10)):
+        EscalationStepFactory(policy=urgent, level=level, delay=timedelta(minutes=minutes),
+                              target_kind=TargetKind.ON_SHIFT)
+    return tier
+
+
+@pytest.fixture
+def engineers(db):
+    return [EngineerFactory(name="Alice", slack_user_id="UALICE"),
+            EngineerFactory(name="Bob", slack_user_id="UBOB")]
+
+
+@pytest.fixture
+def make_ticket(ladder):
+    def make(**fields):
+        channel = fields.pop("channel", None) or WatchedChannelFactory(
+            slack_channel_id="CSUPPORT1", tier=ladder
+        )
+        fields.setdefault("opened_at", T0)
+        fields.setdefault("priority", "normal")
+        return TicketFactory(channel=channel, **fields)
+
+    return make
+
+
+@pytest.fixture
+def thread_in(fake_slack):
+    """Put the ticket's own message in the fake Slack channel, so its thread exists."""
+
+    def add(ticket):
+        fake_slack.add_message(ticket.channel.slack_channel_id, ticket.text, ts=ticket.slack_ts,
+                               user="UCUSTOMER")
+        return ticket
+
+    return add

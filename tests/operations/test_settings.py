@@ -1,0 +1,99 @@
+"""Configuration fails at start-up with a message naming the setting."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROD_SECRET = "k" * 20 + "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def run_django(env_overrides: dict[str, str], *args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "DATABASE_", "CELERY_", "SLABUDDY_", "SECRET_KEY", "GOOGLE_"))
+    }
+    env.update({"SLABUDDY_DATA_DIR": str(tmp_path)})
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"CELERY_BROKER_URL": "amqp://guest@localhost//"}, "CELERY_BROKER_URL"),
+        ({"DATABASE_URL": "mysql://root@localhost/x"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "nonsense"}, "DATABASE_URL"),
+        ({"ESCALATION_SWEEP_SECONDS": "soon"}, "ESCALATION_SWEEP_SECONDS"),
+        ({"DEBUG": "maybe"}, "DEBUG"),
+        ({"SLABUDDY_MODE": "staging"}, "SLABUDDY_MODE"),
+        ({"SLABUDDY_MODE": "production"}, "SECRET_KEY"),
+        ({"SLABUDDY_MODE": "production", "SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"SLABUDDY_MODE": "production", "SECRET_KEY": PROD_SECRET}, "ALLOWED_HOSTS"),
+        (
+            {"SLABUDDY_MODE": "production", "SECRET_KEY": PROD_SECRET, "ALLOWED_HOSTS": "sla.example.com"},
+            "SLACK_BOT_TOKEN",
+        ),
+        ({"SLACK_BOT_TOKEN_FILE": "/nonexistent/token"}, "SLACK_BOT_TOKEN_FILE"),
+        ({"GOOGLE_CREDENTIALS_FILE": "/nonexistent/sa.json"}, "GOOGLE_CREDENTIALS_FILE"),
+        ({"SLACK_API_BASE_URL": "ftp://x"}, "SLACK_API_BASE_URL"),
+        (
+            {"ESCALATION_HORIZON_SECONDS": "3000", "REDIS_VISIBILITY_TIMEOUT": "3600"},
+            "REDIS_VISIBILITY_TIMEOUT",
+        ),
+    ],
+)
+def test_bad_setting_names_the_variable(env, named, tmp_path):
+    result = run_django(env, "check", tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert named in result.stderr.splitlines()[-1]
+
+
+def test_secret_from_file(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("xoxb-from-file\n")
+    result = run_django(
+        {"SLACK_BOT_TOKEN_FILE": str(token_file)},
+        "shell", "-c", "from django.conf import settings; print(settings.SLACK_BOT_TOKEN)",
+        tmp_path=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "xoxb-from-file"
+
+
+def test_check_deploy_is_clean_under_production_settings(tmp_path):
+    env = {
+        "SLABUDDY_MODE": "production",
+        "SECRET_KEY": PROD_SECRET,
+        "ALLOWED_HOSTS": "sla.example.com",
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "signing-secret",
+    }
+    result = run_django(env, "check", "--deploy", "--fail-level", "WARNING", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_default_is_sqlite_wal(settings):
+    from django.db import connection
+
+    if not settings.DATABASE_IS_SQLITE:
+        pytest.skip("this run uses DATABASE_URL (PostgreSQL)")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+        cursor.execute("PRAGMA busy_timeout")
+        assert cursor.fetchone()[0] >= 5000

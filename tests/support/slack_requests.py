@@ -1,0 +1,109 @@
+"""Signed requests as Slack and the helpdesks send them, and running what they stored.
+
+Import these helpers in tests; the fixtures that use them live in conftest files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from urllib.parse import urlencode
+
+from base.fake_slack import BOT_USER_ID
+from slackbot.models import InboundState, SlackInbound
+from slackbot.signing import webhook_signature
+from slackbot.tasks import slack_inbound_process
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented example secret
+WEBHOOK_SECRET = "helpdesk-webhook-test-secret"
+
+
+def slack_headers(body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None,
+                  retry_num: int | None = None) -> dict[str, str]:
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    base = b"v0:" + stamp.encode() + b":" + body
+    headers = {
+        "HTTP_X_SLACK_REQUEST_TIMESTAMP": stamp,
+        "HTTP_X_SLACK_SIGNATURE": "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest(),
+    }
+    if retry_num is not None:
+        headers["HTTP_X_SLACK_RETRY_NUM"] = str(retry_num)
+        headers["HTTP_X_SLACK_RETRY_REASON"] = "http_timeout"
+    return headers
+
+
+def post_event(client, payload, **kwargs):
+    body = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
+    return client.post("/slack/events", data=body, content_type="application/json",
+                       **slack_headers(body, **kwargs))
+
+
+def event_callback(event: dict, *, event_id: str = "Ev0001") -> dict:
+    return {
+        "token": "unused", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+        "event_id": event_id, "event_time": int(time.time()), "event": event,
+        "authorizations": [{"user_id": BOT_USER_ID, "is_bot": True}],
+    }
+
+
+_seq = iter(range(1, 10**6))
+
+
+def now_ts(minutes_ago: float = 0) -> str:
+    return f"{time.time() - minutes_ago * 60:.0f}.{next(_seq):06d}"
+
+
+def helpdesk_message(ts: str | None = None, ticket_id: str = "4711", channel: str = "CSUPPORT1") -> dict:
+    return {
+        "type": "message", "subtype": "bot_message", "bot_id": "BZENDESK", "channel": channel,
+        "text": f"*Ticket ID*: {ticket_id}\n*Ticket priority*: High\n*Type*: Incident",
+        "ts": ts or now_ts(), "event_ts": ts,
+    }
+
+
+def deliver(client, event, *, event_id=None, **kwargs):
+    """Post a signed event and run its processing the way the worker would."""
+    response = post_event(client, event_callback(event, event_id=event_id or f"Ev{next(_seq)}"), **kwargs)
+    assert response.status_code == 200, response.content
+    for inbound in SlackInbound.objects.filter(state=InboundState.PENDING).order_by("pk"):
+        slack_inbound_process(inbound.pk)
+    return response
+
+
+def button_payload(ticket, posted, *, user="UAMY", action_ts=None, value=None, action_id="snooze"):
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": "amy", "name": "amy", "team_id": "T1"},
+        "api_app_id": "A1", "token": "unused", "trigger_id": "1.2.3",
+        "team": {"id": "T1", "domain": "acme"},
+        "container": {"type": "message", "message_ts": posted["ts"], "channel_id": "CSUPPORT1",
+                      "is_ephemeral": False, "thread_ts": ticket.slack_ts},
+        "channel": {"id": "CSUPPORT1", "name": "support-acme"},
+        "message": {"type": "message", "ts": posted["ts"], "text": posted["text"],
+                    "blocks": posted["blocks"], "thread_ts": ticket.slack_ts},
+        "response_url": "https://hooks.slack.com/actions/T1/1/x",
+        "actions": [{"action_id": action_id, "block_id": "act", "type": "button",
+                     "value": str(ticket.pk) if value is None else value,
+                     "text": {"type": "plain_text", "text": "Snooze 30 min"},
+                     "action_ts": action_ts or f"{time.time():.6f}"}],
+    }
+
+
+def post_interaction(client, payload, **kwargs):
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    return client.post("/slack/interactions", data=body,
+                       content_type="application/x-www-form-urlencoded", **slack_headers(body, **kwargs))
+
+
+def process_pending():
+    for inbound in SlackInbound.objects.filter(state="pending").order_by("pk"):
+        slack_inbound_process(inbound.pk)
+
+
+def post_hook(client, provider, payload, *, secret=WEBHOOK_SECRET, headers=None):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    if headers is None:
+        headers = {"HTTP_X_SLABUDDY_SIGNATURE": webhook_signature(secret=secret, body=body)}
+    return client.post(f"/hooks/helpdesk/{provider}", data=body, content_type="application/json", **headers)
