@@ -9,6 +9,7 @@ interval) without running ensure_schedules again.
 """
 
 from django.db import migrations, models
+from django.utils import timezone
 
 # Task paths before the apps were layered -> where those tasks live now.
 TASK_RENAMES = {
@@ -22,16 +23,22 @@ TASK_RENAMES = {
 }
 
 
-def rename_tasks(apps, schema_editor):
+def _rename(apps, renames):
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    for old, new in TASK_RENAMES.items():
-        PeriodicTask.objects.filter(task=old).update(task=new)
+    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
+    changed = sum(PeriodicTask.objects.filter(task=old).update(task=new) for old, new in renames)
+    if changed:
+        # A beat that is running re-reads its schedule when this marker moves
+        # (bulk updates do not send the signals that normally move it).
+        PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+
+
+def rename_tasks(apps, schema_editor):
+    _rename(apps, TASK_RENAMES.items())
 
 
 def unrename_tasks(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    for old, new in TASK_RENAMES.items():
-        PeriodicTask.objects.filter(task=new).update(task=old)
+    _rename(apps, [(new, old) for old, new in TASK_RENAMES.items()])
 
 
 def drop_project_heartbeat(apps, schema_editor):

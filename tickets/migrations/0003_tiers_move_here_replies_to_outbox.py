@@ -11,11 +11,13 @@ from django.db import migrations, models
 
 REPLY_STATUS = {
     "sent": "sent",
-    # "failed" was written for any error, including timeouts: it may have reached Slack,
-    # so the outbox looks in the thread before posting it again.
-    "failed": "sending",
-    "sending": "sending",
+    # The previous version retried a failed reply (whoever claimed it first): so does the outbox.
+    "failed": "retry",
+    # A reply left mid-send: it may have reached Slack, and posts of the previous version
+    # carried no key to look for. The previous version never retried it; neither do we.
+    "sending": "failed",
 }
+LEFT_MID_SEND = "left mid-send by the previous version; not retried, as it cannot be looked up in Slack"
 
 
 def move_content_type(apps, schema_editor, *, model, old, new):
@@ -47,7 +49,7 @@ def replies_to_outbox(apps, schema_editor):
                 "status": status,
                 "slack_ts": reply.posted_ts,
                 "attempts": 1,
-                "last_error": reply.last_error,
+                "last_error": reply.last_error or (LEFT_MID_SEND if reply.state == "sending" else ""),
             },
         )
         # Keep the original times (auto_now fields are set on create).
