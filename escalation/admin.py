@@ -14,7 +14,8 @@ class EscalationStepForm(forms.ModelForm):
 
     class Meta:
         model = EscalationStep
-        fields = "__all__"
+        fields = ("level", "delay", "target_kind", "target_ref", "engineer", "message_template",
+                  "page_provider", "page_credential", "page_priorities")
 
     def clean_page_priorities(self):
         return list(self.cleaned_data.get("page_priorities") or [])

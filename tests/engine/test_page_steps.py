@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 
 from base.fake_pager import ONCALL, PAGERDUTY
 from base.models import OutboxMessage, OutboxStatus
@@ -264,3 +265,27 @@ def test_the_resolve_task_and_its_beat_job_exist_under_the_names_they_are_sent_b
     assert tasks.ticket_pages_resolve.name == RESOLVE_TASK
     [job] = [s for s in default_schedules() if s.name == "escalation: resolve pages"]
     assert tasks.pages_resolve_pending_job.name == job.task
+
+
+def test_the_admin_refuses_a_page_step_that_could_never_page(paging_ladder, settings):
+    settings.PAGE_CREDENTIALS = {"PAGERDUTY_ROUTING_KEY": "R0ut1ngKeyForTests0000000000000a"}
+    policy = paging_ladder.policies.get()
+    step = EscalationStep(policy=policy, level=9, delay=timedelta(hours=2), target_kind="page",
+                          page_provider=PageProvider.PAGERDUTY, page_credential="PAGERDUTY_ROUTING_KEY_EU",
+                          page_priorities=["urgent", "someday"])
+    with pytest.raises(ValidationError) as refused:
+        step.full_clean()
+    assert refused.value.message_dict == {
+        "page_credential": ["PAGERDUTY_ROUTING_KEY_EU is not set on this server: set it (or "
+                            "PAGERDUTY_ROUTING_KEY_EU_FILE) and restart, or this level could never page."],
+        "page_priorities": ["Priorities must be a list of: low, normal, high, urgent."],
+    }
+    step.page_credential, step.page_priorities = "SECRET_KEY", ["urgent"]
+    with pytest.raises(ValidationError, match="not a pagerduty credential setting"):
+        step.full_clean()
+    step.page_credential = ""
+    step.full_clean()  # the default routing key is set: fine
+    slack_step = EscalationStep(policy=policy, level=10, delay=timedelta(hours=3), target_kind="on_shift",
+                                page_provider=PageProvider.ONCALL)
+    with pytest.raises(ValidationError, match="Only a page target"):
+        slack_step.full_clean()
