@@ -68,7 +68,8 @@ TEMPLATE_HELP = (
     "the ticket opened), {next_step} (next level's time and target, or that this is the "
     "last), {snooze_minutes}, {ticket_link} (admin page), {note} (why the target fell "
     "through, or empty), {tier}, {priority}, {ticket_id} (helpdesk id). Unknown "
-    "placeholders are left as written. A Snooze button is always added."
+    "placeholders are left as written. A Snooze button is always added. A page step's "
+    "message is what the thread is told after the page; {paged} names the pager and its incident."
 )
 
 

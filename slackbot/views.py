@@ -132,6 +132,8 @@ def slack_commands(request: HttpRequest) -> HttpResponse:
         return _error(check.status, "invalid request signature")
     try:
         form = parse_qs(body.decode("utf-8"), strict_parsing=False, max_num_fields=30)
+        if form.get("ssl_check"):  # Slack checking our certificate: nothing to run
+            return HttpResponse(status=200)
         command = slash_command_parse(form)
     except (UnicodeDecodeError, ValueError, CommandMalformed) as exc:
         return _error(400, f"not a slash command: {str(exc)[:100]}")

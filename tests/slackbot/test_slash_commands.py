@@ -124,3 +124,11 @@ def test_due_times_are_shown_in_each_readers_time_zone(client, slack_secrets, fa
     answer = command_text(post_command(client, "status"))
     fallback = (row.due_at.astimezone(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     assert f"|{fallback}>" in answer and row.due_at - row.ticket.opened_at == timedelta(minutes=10)
+
+
+def test_slacks_certificate_check_is_answered_without_running_anything(client, slack_secrets, fake_slack):
+    body = b"ssl_check=1&token=unused"
+    answer = client.post("/slack/commands", data=body, content_type="application/x-www-form-urlencoded",
+                         **slack_headers(body))
+    assert (answer.status_code, answer.content) == (200, b"")
+    assert fake_slack.calls() == []
