@@ -56,6 +56,15 @@ class SlashCommand:
     channel_id: str
     channel_name: str
     trigger_id: str
+    team_domain: str = ""
+
+    @property
+    def workspace_url(self) -> str | None:
+        """The workspace's address, from the command itself (no call to Slack within its 3 s)."""
+        domain = self.team_domain.strip().lower()
+        if domain and all(ch.isalnum() or ch == "-" for ch in domain):
+            return f"https://{domain}.slack.com/"
+        return None
 
     @property
     def subcommand(self) -> str:
@@ -71,6 +80,7 @@ def slash_command_parse(form: dict[str, list[str]]) -> SlashCommand:
     command = SlashCommand(
         command=one("command"), text=one("text"), user_id=one("user_id"), user_name=one("user_name"),
         channel_id=one("channel_id"), channel_name=one("channel_name"), trigger_id=one("trigger_id"),
+        team_domain=one("team_domain"),
     )
     if not command.command or not command.user_id:
         raise CommandMalformed("a slash command needs command and user_id")
@@ -116,5 +126,6 @@ def _status_text(command: SlashCommand, *, now: datetime) -> str:
     if channel is None or not channel.active:
         return "This channel is not watched, so it has no tickets. An admin can watch it with `/sla setup`."
     tickets = armed_tickets_in(command.channel_id)
-    body = armed_tickets_text(tickets, now=now, empty="No armed ticket: every ticket here has its answer.")
+    body = armed_tickets_text(tickets, now=now, empty="No armed ticket: every ticket here has its answer.",
+                              workspace_url=command.workspace_url)
     return f"*Armed tickets in #{channel.name}* ({channel.tier})\n{body}"

@@ -97,10 +97,11 @@ def ticket_line(ticket: Ticket, *, now: datetime, workspace_url: str) -> str:
     return f"{head}: next level {row.level} {due} → {level_target_text(row)}"
 
 
-def armed_tickets_text(tickets: list[Ticket], *, now: datetime, empty: str) -> str:
+def armed_tickets_text(tickets: list[Ticket], *, now: datetime, empty: str,
+                       workspace_url: str | None = None) -> str:
     if not tickets:
         return empty
-    workspace_url = slack_workspace_url()
+    workspace_url = workspace_url or slack_workspace_url()
     lines = [ticket_line(t, now=now, workspace_url=workspace_url) for t in tickets[:MAX_TICKETS]]
     if len(tickets) > MAX_TICKETS:
         lines.append(f"…and {len(tickets) - MAX_TICKETS} more (see Tickets in the admin).")

@@ -102,11 +102,12 @@ def test_status_lists_the_channels_armed_tickets_with_the_admins_next_level(
         row = Escalation.objects.get(ticket=ticket, level=int(level))
         assert f"next level {level} due <!date^{int(row.due_at.timestamp())}^" in line
         assert line.endswith(f"→ {target}")
-        link = f"https://fake.slack.example/archives/CSUPPORT1/p{ticket.slack_ts.replace('.', '')}"
+        link = f"https://acme.slack.com/archives/CSUPPORT1/p{ticket.slack_ts.replace('.', '')}"
         assert f"<{link}|#{ticket.helpdesk_ticket_id} (high)>" in line
         page = staff_client.get(f"/admin/tickets/ticket/{ticket.pk}/change/").content.decode()
         assert f"Level {level} due" in page
     assert "next level 2" in lines[0] and "next level 1" in lines[1]
+    assert fake_slack.calls("auth.test") == []  # the workspace's address came with the command
 
 
 def test_status_in_a_channel_that_is_not_watched_says_so(client, slack_secrets, fake_slack):
