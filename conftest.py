@@ -2,8 +2,10 @@
 
 import pytest
 
+from base.fake_pager import FakePager
 from base.fake_slack import FakeSlack
 from ops.testing.worker import CeleryWorker, purge_broker
+from tests.support.pager import WEBHOOK_PAGE_SECRET, pager_settings
 
 
 @pytest.fixture
@@ -44,3 +46,12 @@ def celery_worker_factory(transactional_db, settings, tmp_path):
         # Short grace: a warm shutdown takes seconds, and the broker is purged anyway.
         worker.stop(grace=1)
     purge_broker()
+
+
+@pytest.fixture
+def fake_pager(settings):
+    """Local stand-ins for PagerDuty, Grafana OnCall and a signed webhook, with credentials
+    in settings the way the environment gives them (tests/support/pager.py has the values)."""
+    with FakePager(webhook_secret=WEBHOOK_PAGE_SECRET) as pager:
+        pager_settings(settings, pager)
+        yield pager

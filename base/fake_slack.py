@@ -49,6 +49,9 @@ class FakeSlackState:
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=lambda: defaultdict(list))
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)  # users.info answers, by id
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)  # open modals, by view id
+    home_tabs: dict[str, dict[str, Any]] = field(default_factory=dict)  # views.publish, by user id
 
 
 class FakeSlack:
@@ -59,8 +62,8 @@ class FakeSlack:
         self.lock = threading.Lock()
         self.page_limit_cap = page_limit_cap
         # Sent back by auth.test in the x-oauth-scopes header, as Slack does.
-        self.scopes = ["app_mentions:read", "channels:history", "channels:read", "chat:write",
-                       "groups:history", "groups:read", "usergroups:read", "users:read"]
+        self.scopes = ["app_mentions:read", "channels:history", "channels:read", "chat:write", "commands",
+                       "groups:history", "groups:read", "usergroups:read", "users:read", "users:read.email"]
         self._ts_counter = itertools.count(1)
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -117,7 +120,29 @@ class FakeSlack:
             self.state.messages[channel].append(message)
         return message
 
+    def add_user(self, user_id: str, *, name: str = "", real_name: str = "", display_name: str = "",
+                 email: str = "", is_bot: bool = False, deleted: bool = False) -> dict:
+        """A workspace member as users.info describes them."""
+        user = {
+            "id": user_id, "team_id": TEAM_ID, "name": name or user_id.lower(), "deleted": deleted,
+            "real_name": real_name, "is_bot": is_bot, "is_admin": False,
+            "profile": {"real_name": real_name, "display_name": display_name, "email": email},
+        }
+        with self.lock:
+            self.state.users[user_id] = user
+        return user
+
     # -- inspection ----------------------------------------------------------
+    def opened_views(self) -> list[dict[str, Any]]:
+        """Modals as Slack holds them now (opened, then perhaps updated), oldest first."""
+        with self.lock:
+            return [dict(view) for view in self.state.views.values()]
+
+    def home_tab(self, user_id: str) -> dict[str, Any] | None:
+        """The App Home view last published for a user."""
+        with self.lock:
+            return self.state.home_tabs.get(user_id)
+
     def calls(self, method: str | None = None) -> list[Call]:
         with self.lock:
             return [c for c in self.state.calls if method is None or c.method == method]
@@ -285,6 +310,52 @@ class FakeSlack:
                 return {"ok": False, "error": "channel_not_found"}
             info = {"id": channel, "name": channel.lower(), "is_member": True}
         return {"ok": True, "channel": info}
+
+    # Modals and the App Home: Slack keeps the view, with an id and a hash that changes on update.
+    def _view(self, view: Any, **extra: Any) -> dict | None:
+        view = json.loads(view) if isinstance(view, str) else view
+        if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
+            return None
+        number = next(self._ts_counter)
+        return {**view, "id": extra.pop("id", None) or f"VFAKE{number:06d}", "hash": f"{number}.fakehash",
+                "team_id": TEAM_ID, **extra}
+
+    def api_views_open(self, args):
+        if not args.get("trigger_id"):
+            return {"ok": False, "error": "invalid_arguments"}
+        view = self._view(args.get("view"))
+        if view is None or view["type"] != "modal":
+            return {"ok": False, "error": "invalid_arguments"}
+        self.state.views[view["id"]] = view
+        return {"ok": True, "view": view}
+
+    def api_views_update(self, args):
+        current = self.state.views.get(args.get("view_id") or "")
+        if current is None:
+            return {"ok": False, "error": "not_found"}
+        if args.get("hash") and args["hash"] != current["hash"]:
+            return {"ok": False, "error": "hash_conflict"}
+        view = self._view(args.get("view"), id=current["id"])
+        if view is None:
+            return {"ok": False, "error": "invalid_arguments"}
+        self.state.views[view["id"]] = view
+        return {"ok": True, "view": view}
+
+    def api_views_publish(self, args):
+        user = args.get("user_id")
+        view = self._view(args.get("view"))
+        if not user:
+            return {"ok": False, "error": "invalid_arguments"}
+        if view is None or view["type"] != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        self.state.home_tabs[user] = view
+        return {"ok": True, "view": view}
+
+    def api_users_info(self, args):
+        user = self.state.users.get(args.get("user") or "")
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": user}
 
     def _handler_class(self):
         fake = self

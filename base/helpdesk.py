@@ -143,3 +143,19 @@ def helpdesk_first_reply(*, provider: str, ticket_id: str) -> FirstReply:
         )
         return FirstReply(None, reason=str(exc))
     return answer
+
+
+def helpdesk_ticket_url(*, provider: str, ticket_id: str) -> str:
+    """Where an agent opens a helpdesk ticket ('' if we cannot tell): the helpdesk the
+    channel's response mode names, else whichever helpdesk is configured."""
+    if not ticket_id:
+        return ""
+    places = {
+        ZENDESK: (settings.ZENDESK_BASE_URL, "/agent/tickets/"),
+        FRESHDESK: (settings.FRESHDESK_BASE_URL, "/a/tickets/"),
+    }
+    for name in ([provider] if provider in places else []) + [ZENDESK, FRESHDESK]:
+        base, path = places[name]
+        if base:
+            return f"{base.rstrip('/')}{path}{urllib.parse.quote(ticket_id, safe='')}"
+    return ""

@@ -1,4 +1,5 @@
-"""The outbox: every message the bot posts in Slack, written down before it is sent."""
+"""The outbox: every message the bot posts in Slack (and every page it sends beyond Slack),
+written down before it is sent."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ class OutboxPurpose(models.TextChoices):
     ESCALATION = "escalation", "Escalation level"
     REPLY = "reply", "Reply to a mention or a button (snooze, help)"
     NOTICE = "notice", "Notice"
+    # Not a Slack post: a page to PagerDuty, OnCall or a webhook, sent by base/pages.py.
+    PAGE = "page", "Page outside Slack"
 
 
 class OutboxStatus(models.TextChoices):

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from base.models import OutboxMessage, OutboxStatus
+from base.models import OutboxMessage, OutboxPurpose, OutboxStatus
 from base.slack_api import (
     AmbiguousSlackError,
     PermanentSlackError,
@@ -183,6 +183,8 @@ def outbox_send(message: OutboxMessage, *, held: bool = False) -> Delivery:
     engine's claim on its level row, with its own lease), so a lease left by a
     sender that died is taken over at once.
     """
+    if message.purpose == OutboxPurpose.PAGE:
+        raise ValueError(f"{message.key} is a page: base.pages.page_send sends it, never Slack")
     claimed = _claim(message, held=held)
     if claimed is None:
         message.refresh_from_db()

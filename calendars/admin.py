@@ -21,9 +21,11 @@ from calendars.sync import calendar_source_sync
 
 @admin.register(Engineer)
 class EngineerAdmin(RosterNowColumnsMixin, admin.ModelAdmin):
-    list_display = ("name", "email", "slack_user_id", "role", "active") + RosterNowColumnsMixin.roster_columns
-    list_filter = ("role", "active")
-    search_fields = ("name", "email", "slack_user_id")
+    list_display = ("name", "email", "slack_user_id", "role", "active", "is_admin") + (
+        RosterNowColumnsMixin.roster_columns
+    )
+    list_filter = ("role", "active", "is_admin")
+    search_fields = ("name", "display_name", "email", "slack_user_id")
 
     def changelist_view(self, request, extra_context=None):
         # The on-shift columns come from the calendars: say when they may be out of date.

@@ -30,8 +30,16 @@ class Engineer(models.Model):
     slack_user_id = models.CharField(
         max_length=32, unique=True, null=True, blank=True, help_text="U… (mentioned as <@U…>)"
     )
+    display_name = models.CharField(
+        max_length=200, blank=True, help_text="Slack display name (read by /sla add-engineer)."
+    )
     role = models.CharField(max_length=32, choices=Role.choices, default=Role.SUPPORT_ENGINEER)
     active = models.BooleanField(default=True)
+    is_admin = models.BooleanField(
+        "admin",
+        default=False,
+        help_text="May change SLA Buddy's configuration from Slack (/sla setup, /sla add-engineer).",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -215,6 +215,8 @@ def _resolve_one(kind: str, ref: str, engineer_id: int | None, at: datetime) -> 
     if kind == TargetKind.ENGINEER:
         chosen = Engineer.objects.filter(pk=engineer_id, active=True)
         return Resolution(kind, _people(chosen))
+    if kind == TargetKind.PAGE:
+        return Resolution(kind)  # a pager, not a person in Slack: falls through like an empty target
     raise ValueError(f"unknown target kind {kind!r}")
 
 

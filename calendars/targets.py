@@ -1,7 +1,9 @@
 """The vocabulary of escalation targets: whom a level can notify, narrowest first.
 
 Resolved against the roster by ``calendars.resolve.resolve_target``; the
-engine's steps and per-ticket levels store one of these kinds.
+engine's steps and per-ticket levels store one of these kinds. A ``page``
+level pages a pager instead (the engine's paging branch); it resolves to
+nobody in Slack.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ class TargetKind(models.TextChoices):
     USER_GROUP = "user_group", "Slack user group"
     HEAD_OF_SUCCESS = "head_of_success", "Head of success"
     ENGINEER = "engineer", "A specific engineer"
+    # Outside Slack: PagerDuty, Grafana OnCall or a webhook (base/pages.py); the
+    # level also says so in the thread. Nobody in Slack is mentioned.
+    PAGE = "page", "Page outside Slack (PagerDuty, OnCall, webhook)"
 
 
 # Widest last. A kind falls through to the kinds after it.
@@ -31,4 +36,7 @@ LABELS = {
     TargetKind.USER_GROUP: "the support user group",
     TargetKind.HEAD_OF_SUCCESS: "the head of success",
     TargetKind.ENGINEER: "the named engineer",
+    TargetKind.PAGE: "a page outside Slack",
 }
+# Kinds that mention people in Slack (the ones a Slack form can offer without more fields).
+SLACK_KINDS = LADDER

@@ -1,14 +1,36 @@
+from django import forms
 from django.contrib import admin
 
 from base.admin_history import HistoryAdmin
 from escalation.models import Escalation, EscalationStep, SlaPolicy, SnoozeRequest, TicketSla
-from tickets.models import Tier
+from tickets.models import Priority, Tier
 
 
-class EscalationStepInline(admin.TabularInline):
+class EscalationStepForm(forms.ModelForm):
+    page_priorities = forms.MultipleChoiceField(
+        choices=Priority.choices, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Page target only: page tickets of these priorities (none ticked: every priority).",
+    )
+
+    class Meta:
+        model = EscalationStep
+        fields = ("level", "delay", "target_kind", "target_ref", "engineer", "message_template",
+                  "page_provider", "page_credential", "page_priorities")
+
+    def clean_page_priorities(self):
+        return list(self.cleaned_data.get("page_priorities") or [])
+
+
+class EscalationStepInline(admin.StackedInline):
     model = EscalationStep
+    form = EscalationStepForm
     extra = 0
-    fields = ("level", "delay", "target_kind", "target_ref", "engineer", "message_template")
+    fields = (
+        ("level", "delay", "target_kind"),
+        ("target_ref", "engineer"),
+        "message_template",
+        ("page_provider", "page_credential", "page_priorities"),
+    )
     autocomplete_fields = ("engineer",)
 
 

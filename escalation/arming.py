@@ -25,7 +25,7 @@ def ticket_arm(*, ticket: Ticket, now: datetime | None = None) -> list[Escalatio
         if existing or locked.state != TicketState.ARMED:
             return existing
         policy = policy_for(tier_id=locked.channel.tier_id, priority=locked.priority)
-        snapshot = policy_snapshot(policy)
+        snapshot = policy_snapshot(policy, priority=locked.priority)
         if policy is not None:
             TicketSla.objects.get_or_create(
                 ticket=locked,
@@ -60,6 +60,8 @@ def _levels_create(ticket: Ticket, snapshot: PolicySnapshot) -> list[Escalation]
             target_ref=plan.target_ref,
             engineer_id=plan.engineer_id,
             message_template=plan.message_template,
+            page_provider=plan.page_provider,
+            page_credential=plan.page_credential,
             due_at=ticket.opened_at + plan.delay,
         )
         for plan in snapshot.levels

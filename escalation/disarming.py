@@ -1,4 +1,5 @@
-"""A real response disarms a ticket for good: every pending level is cancelled and revoked."""
+"""A real response disarms a ticket for good: every pending level is cancelled and revoked,
+and every page it sent outside Slack is resolved."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.db import transaction
 
 from base.tasks_by_name import tasks_revoke_on_commit
 from escalation.models import Escalation
+from escalation.paging import ticket_pages_resolve_record
 from tickets.models import Ticket, TicketEventKind, TicketState
 from tickets.timeline import timeline_record
 
@@ -29,4 +31,5 @@ def ticket_mark_responded(*, ticket: Ticket, path: str, actor: str, at: datetime
             details={"path": path, "cancelled_levels": sorted(level for level, _ in cancelled)},
         )
         tasks_revoke_on_commit([task_id for _, task_id in cancelled])
+        ticket_pages_resolve_record(ticket_id=ticket.pk)  # PagerDuty resolve, OnCall "ok", after commit
     return True

@@ -24,11 +24,14 @@ from django.utils import timezone
 from base.helpdesk import helpdesk_first_reply
 from base.models import OutboxMessage, OutboxPurpose
 from base.outbox import Delivery, DeliveryStatus, outbox_record, outbox_send
+from base.pages import page_send
 from calendars.resolve import resolve_target
+from calendars.targets import TargetKind
 from escalation.disarming import ticket_mark_responded
 from escalation.messages import NextStep, render_escalation
 from escalation.models import Escalation, FiredVia
 from escalation.outcomes import FireOutcome
+from escalation.paging import page_level_abandon, page_level_draft, page_level_event, page_level_record
 from escalation.queueing import escalation_queue, horizon
 from escalation.snooze import ticket_snooze_minutes
 from escalation.transitions import EscalationState
@@ -243,6 +246,8 @@ def escalation_fire(
         return FireOutcome.STALE  # answered: its pending levels are (being) cancelled
     if _helpdesk_answered(ticket, now=now):
         return FireOutcome.RESPONDED
+    if row.target_kind == TargetKind.PAGE:
+        return _page_fire(row, ticket=ticket, now=now, via=via)
     draft = escalation_draft(row, ticket=ticket, now=now)
     with transaction.atomic():
         if escalation_claim(row, now=now, via=via) is None:
@@ -260,5 +265,40 @@ def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome
     if _helpdesk_answered(ticket, now=now):
         Escalation.objects.settle_cancelled(row)
         return FireOutcome.RESPONDED
+    if row.target_kind == TargetKind.PAGE:
+        event = page_level_event(row, ticket=ticket, now=now)
+        return _page_and_post(row, ticket=ticket, event=event, now=now)
     message = _record(row, ticket=ticket, draft=escalation_draft(row, ticket=ticket, now=now))
     return _post(row, ticket=ticket, message=message, now=now)
+
+
+# --- a page step: page outside Slack first, then say so in the thread (escalation/paging.py) ---
+
+
+def _page_fire(row: Escalation, *, ticket: Ticket, now: datetime, via: str) -> FireOutcome:
+    event = page_level_event(row, ticket=ticket, now=now)  # outside the transaction: it may ask Slack
+    with transaction.atomic():
+        if escalation_claim(row, now=now, via=via) is None:
+            return FireOutcome.LOST
+        page_level_record(row, ticket=ticket, event=event)
+    return _page_and_post(row, ticket=ticket, event=event, now=now)
+
+
+def _page_and_post(row: Escalation, *, ticket: Ticket, event, now: datetime) -> FireOutcome:
+    """Page (at most one incident, however often this runs), then post in the thread."""
+    page = page_level_record(row, ticket=ticket, event=event)  # the row written at the claim
+    if not Ticket.objects.filter(pk=ticket.pk, state=TicketState.ARMED).exists():
+        page_level_abandon(page)  # answered meanwhile: the resolve (if it left after all) follows
+        Escalation.objects.settle_cancelled(row)
+        return FireOutcome.CANCELLED
+    delivery = page_send(page, held=True)  # our claim on the row keeps other senders out
+    if delivery.status == DeliveryStatus.RATE_LIMITED:
+        _retry_later(row, delay=delivery.retry_after, error=delivery.error, now=now)
+        return FireOutcome.RATE_LIMITED
+    if delivery.status in (DeliveryStatus.AMBIGUOUS, DeliveryStatus.IN_FLIGHT):
+        # It may have been accepted: the retry sends the same dedup key, which the pager absorbs.
+        _retry_later(row, delay=_backoff(row.attempts), error=delivery.error or delivery.status, now=now)
+        return FireOutcome.RETRY
+    paged = page_level_draft(row, ticket=ticket, delivery=delivery, next_step=_next_step(row), now=now)
+    draft = Draft(text=paged.text, blocks=paged.blocks, notified=paged.notified, details=paged.details)
+    return _post(row, ticket=ticket, message=_record(row, ticket=ticket, draft=draft), now=now)

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from base.page_credentials import credential_name_error, credential_name_for
+from base.pages import PageProvider
 from calendars.targets import TargetKind
 from escalation.transitions import EscalationQuerySet, EscalationState
 from tickets.models import Priority, Tier
@@ -64,7 +68,8 @@ TEMPLATE_HELP = (
     "the ticket opened), {next_step} (next level's time and target, or that this is the "
     "last), {snooze_minutes}, {ticket_link} (admin page), {note} (why the target fell "
     "through, or empty), {tier}, {priority}, {ticket_id} (helpdesk id). Unknown "
-    "placeholders are left as written. A Snooze button is always added."
+    "placeholders are left as written. A Snooze button is always added. A page step's "
+    "message is what the thread is told after the page; {paged} names the pager and its incident."
 )
 
 
@@ -91,6 +96,23 @@ class EscalationStep(models.Model):
         help_text="For a specific-engineer target.",
     )
     message_template = models.TextField(blank=True, help_text=TEMPLATE_HELP)
+    page_provider = models.CharField(
+        max_length=16, choices=PageProvider.choices, blank=True,
+        help_text="For a page target: PagerDuty, Grafana OnCall or a signed webhook.",
+    )
+    page_credential = models.CharField(
+        max_length=100, blank=True,
+        help_text=(
+            "For a page target: the NAME of the setting that holds the credential, never the "
+            "credential itself (e.g. PAGERDUTY_ROUTING_KEY_ENTERPRISE). Blank: PAGERDUTY_ROUTING_KEY, "
+            "ONCALL_WEBHOOK_URL or PAGE_WEBHOOK_URL."
+        ),
+    )
+    page_priorities = models.JSONField(
+        default=list, blank=True,
+        help_text="For a page target: page only tickets of these priorities (empty: every priority). "
+        "A ticket of another priority is armed without this level.",
+    )
 
     class Meta:
         ordering = ["policy", "level"]
@@ -103,6 +125,40 @@ class EscalationStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.policy} L{self.level} after {self.delay}"
+
+    def clean(self):
+        errors = step_page_errors(
+            target_kind=self.target_kind, provider=self.page_provider,
+            credential=self.page_credential, priorities=self.page_priorities,
+        )
+        if errors:
+            raise ValidationError(errors)
+
+
+def step_page_errors(*, target_kind: str, provider: str, credential: str, priorities) -> dict[str, str]:
+    """What is wrong with a step's page fields, by field (shared by the admin and Slack forms)."""
+    errors: dict[str, str] = {}
+    if target_kind != TargetKind.PAGE:
+        if provider or credential or priorities:
+            errors["page_provider"] = "Only a page target has a pager, a credential or priorities."
+        return errors
+    if not provider:
+        errors["page_provider"] = "Choose the pager this level pages."
+        return errors
+    problem = credential_name_error(provider=provider, credential=credential)
+    if problem:
+        errors["page_credential"] = problem[0].upper() + problem[1:] + "."
+    else:
+        name = credential_name_for(provider=provider, credential=credential)
+        if name not in settings.PAGE_CREDENTIALS:
+            errors["page_credential"] = (
+                f"{name} is not set on this server: set it (or {name}_FILE) and restart, "
+                "or this level could never page."
+            )
+    known = set(Priority.values)
+    if not isinstance(priorities, list) or any(p not in known for p in priorities):
+        errors["page_priorities"] = f"Priorities must be a list of: {', '.join(Priority.values)}."
+    return errors
 
 
 class TicketSla(models.Model):
@@ -148,6 +204,10 @@ class Escalation(models.Model):
         help_text="For a specific-engineer target.",
     )
     message_template = models.TextField(blank=True)
+    page_provider = models.CharField(max_length=16, choices=PageProvider.choices, blank=True)
+    page_credential = models.CharField(
+        max_length=100, blank=True, help_text="The name of the credential setting (never its value)."
+    )
     due_at = models.DateTimeField()
     state = models.CharField(
         max_length=16, choices=EscalationState.choices, default=EscalationState.PENDING

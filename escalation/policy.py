@@ -29,6 +29,13 @@ class LevelPlan:
     engineer_id: int | None
     message_template: str
     step_id: int | None
+    page_provider: str = ""
+    page_credential: str = ""
+    page_priorities: tuple[str, ...] = ()
+
+    def applies_to(self, priority: str) -> bool:
+        """A page step limited to priorities is left out for other tickets (and for unknown priority)."""
+        return not self.page_priorities or priority in self.page_priorities
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,9 @@ class PolicySnapshot:
     levels: tuple[LevelPlan, ...]
 
 
-def policy_snapshot(policy: SlaPolicy | None) -> PolicySnapshot:
+def policy_snapshot(policy: SlaPolicy | None, *, priority: str | None = None) -> PolicySnapshot:
+    """The policy as it applies to a ticket of ``priority`` (None: every level, whatever
+    the priority). A page step limited to other priorities is left out."""
     if policy is None:
         return PolicySnapshot(None, "", DEFAULT_SNOOZE_MINUTES, ())
     levels = tuple(
@@ -53,7 +62,12 @@ def policy_snapshot(policy: SlaPolicy | None) -> PolicySnapshot:
             engineer_id=step.engineer_id,
             message_template=step.message_template,
             step_id=step.pk,
+            page_provider=step.page_provider,
+            page_credential=step.page_credential,
+            page_priorities=tuple(step.page_priorities or ()),
         )
         for step in policy.steps.order_by("level")
     )
+    if priority is not None:
+        levels = tuple(plan for plan in levels if plan.applies_to(priority))
     return PolicySnapshot(policy.pk, str(policy), policy.snooze_minutes, levels)

@@ -27,4 +27,12 @@ def schedules() -> list[Schedule]:
             "their delayed Celery task; later ones wait in the database.",
             queue="escalation",
         ),
+        Schedule(
+            name="escalation: resolve pages",
+            task="escalation.tasks.pages_resolve_pending",
+            every_seconds=60,
+            description="Resolves the PagerDuty / OnCall / webhook pages of answered tickets "
+            "whose resolve did not go out at once (pager down, rate limited, task lost).",
+            queue="escalation",
+        ),
     ]

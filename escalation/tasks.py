@@ -9,6 +9,8 @@ from celery import shared_task
 
 from escalation.firing import escalation_fire as fire
 from escalation.models import FiredVia
+from escalation.paging import RESOLVE_TASK, pages_resolve_pending
+from escalation.paging import ticket_pages_resolve as resolve
 from escalation.queueing import escalations_enqueue_horizon as enqueue_horizon
 from escalation.sweeping import escalations_sweep as sweep
 
@@ -33,3 +35,19 @@ def escalations_sweep() -> dict[str, int]:
 def escalations_enqueue_horizon() -> int:
     """Beat: give levels that have come within the horizon their delayed task."""
     return enqueue_horizon()
+
+
+@shared_task(name=RESOLVE_TASK, bind=True, ignore_result=True, max_retries=30)
+def ticket_pages_resolve(self, ticket_id: int) -> dict[str, int]:
+    """After a response: resolve the ticket's pages. One still being sent is waited for;
+    a rate limit or an outage is left to the beat job 'resolve pages'."""
+    result = resolve(ticket_id=ticket_id)
+    if result.waiting:
+        raise self.retry(countdown=5)
+    return vars(result)
+
+
+@shared_task(name="escalation.tasks.pages_resolve_pending", ignore_result=True)
+def pages_resolve_pending_job() -> dict[str, int]:
+    """Beat: send every resolve still waiting, whatever happened to its task."""
+    return vars(pages_resolve_pending())

@@ -8,12 +8,14 @@ and the secrets; README.md lists every variable.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from base.page_credentials import credential_names_in, page_credentials_problems
 from slabuddy.env import (
     env_bool,
     env_choice,
@@ -257,6 +259,9 @@ if PRODUCTION and not (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET):
         "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or their _FILE variants) must be set "
         "when SLABUDDY_MODE=production."
     )
+# Slack users who may change the configuration from Slack (/sla setup, /sla add-engineer),
+# besides roster engineers marked admin.
+SLACK_ADMIN_USER_IDS = env_list("SLACK_ADMIN_USER_IDS", [])
 # Demo mode: no Slack credentials outside production. The bot then talks to
 # the built-in stand-in Slack (see README, "Demo"); never in production.
 DEMO_MODE = not PRODUCTION and not SLACK_BOT_TOKEN
@@ -269,6 +274,21 @@ FRESHDESK_BASE_URL = env_str("FRESHDESK_BASE_URL", "")  # https://acme.freshdesk
 FRESHDESK_API_KEY = env_secret("FRESHDESK_API_KEY")
 HELPDESK_WEBHOOK_SECRET = env_secret("HELPDESK_WEBHOOK_SECRET")
 HELPDESK_TIMEOUT_SECONDS = env_int("HELPDESK_TIMEOUT_SECONDS", 5, minimum=1)
+
+# --- Paging beyond Slack (escalation steps of kind "page") ----------------------
+# Credentials are read here and only here, by name (base/page_credentials.py):
+# PAGERDUTY_ROUTING_KEY[_SUFFIX], ONCALL_WEBHOOK_URL[_SUFFIX], PAGE_WEBHOOK_URL[_SUFFIX]
+# with PAGE_WEBHOOK_SECRET[_SUFFIX], each also as NAME_FILE. A page step names one.
+PAGE_CREDENTIALS = {
+    name: value
+    for name in credential_names_in(os.environ)
+    if (value := env_secret(name))
+}
+_page_problems = page_credentials_problems(PAGE_CREDENTIALS)
+if _page_problems:
+    raise ImproperlyConfigured(" ".join(_page_problems))
+PAGERDUTY_EVENTS_URL = env_url("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
+PAGE_TIMEOUT_SECONDS = env_int("PAGE_TIMEOUT_SECONDS", 10, minimum=1)
 
 # --- Calendars ---------------------------------------------------------------
 GOOGLE_CREDENTIALS_FILE = env_str("GOOGLE_CREDENTIALS_FILE", "")

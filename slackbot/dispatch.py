@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from base.slack_api import bot_user_id
+from slackbot.app_home import app_home_opened_handle
 from slackbot.intake import ticket_intake_message
 from slackbot.interactions import slack_interaction_handle
 from slackbot.mentions import mention_handle
@@ -27,7 +28,7 @@ from tickets.models import WatchedChannel
 
 logger = logging.getLogger("slabuddy.events")
 
-HANDLED_EVENT_TYPES = ("message", "app_mention")  # tuples: payload values may be unhashable
+HANDLED_EVENT_TYPES = ("message", "app_mention", "app_home_opened")  # tuples: values may be unhashable
 MAX_ATTEMPTS = 8
 
 
@@ -75,6 +76,8 @@ def slack_event_handle(*, payload: dict[str, Any], now: datetime) -> str:
     event_type = event.get("type")
     if event_type not in HANDLED_EVENT_TYPES:
         return f"ignored event type {event_type}"
+    if event_type == "app_home_opened":
+        return app_home_opened_handle(event=event, now=now)
     channel = _watched(event.get("channel"))
     if channel is None:
         return "unwatched channel"

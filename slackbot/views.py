@@ -1,4 +1,4 @@
-"""Inbound HTTP: Slack events, Slack interactions, helpdesk webhooks.
+"""Inbound HTTP: Slack events, Slack interactions, the /sla slash command, helpdesk webhooks.
 
 Thin: check the signature on the raw body, parse, store, answer. Refused
 requests (401/403 signature, 400 malformed) write nothing.
@@ -15,9 +15,11 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from slackbot.commands import CommandMalformed, slash_command_handle, slash_command_parse
 from slackbot.dispatch import HANDLED_EVENT_TYPES
 from slackbot.inbound import Malformed, json_load_storable, slack_inbound_store
 from slackbot.interactions import interaction_key
+from slackbot.modals import modal_interaction, modal_interaction_handle
 from slackbot.models import InboundKind
 from slackbot.responses import WebhookPayloadError, helpdesk_webhook_handle
 from slackbot.signing import (
@@ -110,11 +112,33 @@ def slack_interactions(request: HttpRequest) -> HttpResponse:
         return _error(400, "payload is not valid JSON")
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
         return _error(400, "payload must be a JSON object with a type")
+    if modal_interaction(payload):  # our modals are answered in the request (slackbot/modals.py)
+        answer = modal_interaction_handle(payload=payload)
+        return JsonResponse(answer) if answer else HttpResponse(status=200)
     key = interaction_key(payload)
     if key is None:
         return HttpResponse(status=200)  # another interaction type: nothing to do
     slack_inbound_store(key=key, kind=InboundKind.INTERACTION, payload=payload, now=timezone.now())
     return HttpResponse(status=200)
+
+
+@csrf_exempt
+@require_POST
+def slack_commands(request: HttpRequest) -> HttpResponse:
+    """``/sla``: answered in the request (a modal must open within Slack's 3 seconds)."""
+    body = request.body
+    check = _slack_check(request, body)
+    if not check.ok:
+        return _error(check.status, "invalid request signature")
+    try:
+        form = parse_qs(body.decode("utf-8"), strict_parsing=False, max_num_fields=30)
+        if form.get("ssl_check"):  # Slack checking our certificate: nothing to run
+            return HttpResponse(status=200)
+        command = slash_command_parse(form)
+    except (UnicodeDecodeError, ValueError, CommandMalformed) as exc:
+        return _error(400, f"not a slash command: {str(exc)[:100]}")
+    answer = slash_command_handle(command=command, now=timezone.now())
+    return JsonResponse(answer) if answer else HttpResponse(status=200)
 
 
 HELPDESK_WEBHOOK_PROVIDERS = frozenset({ResponseMode.ZENDESK, ResponseMode.FRESHDESK})

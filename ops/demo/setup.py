@@ -1,4 +1,5 @@
-"""The demo's seed data: a Demo tier whose levels fall due within seconds.
+"""The demo's seed data: a Demo tier whose levels fall due within seconds, and whose level 5
+pages a stand-in PagerDuty for urgent and high tickets.
 
 Only created in demo mode (no Slack token, not production): ``make run``
 calls ``demo_setup`` through ``runall``. Idempotent.
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 
+from base.pages import PageProvider
 from calendars.models import Engineer, OverrideKind, Role, RosterOverride
 from calendars.targets import TargetKind
 from escalation.models import EscalationStep, SlaPolicy
@@ -21,6 +23,10 @@ DEMO_CHANNEL_NAME = "demo-acme-support"
 DEMO_CUSTOMER_ID = "UDEMOCUST1"
 DEMO_USERGROUP_ID = "SDEMOGROUP"
 DEMO_LEVEL_SECONDS = (10, 20, 30, 40)
+DEMO_PAGE_LEVEL, DEMO_PAGE_SECONDS = 5, 45
+DEMO_PAGE_PRIORITIES = ["high", "urgent"]
+# Given to the demo's processes by runall, with the stand-in pager's address: never a real key.
+DEMO_ROUTING_KEY = "demo0routing0key0for0the0stand0in"
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,17 @@ def demo_setup() -> WatchedChannel:
                 target_kind=kind,
                 target_ref=DEMO_USERGROUP_ID if kind == TargetKind.USER_GROUP else "",
             )
+    # Also in demo databases made before paging existed.
+    EscalationStep.objects.get_or_create(
+        policy=policy,
+        level=DEMO_PAGE_LEVEL,
+        defaults={
+            "delay": timedelta(seconds=DEMO_PAGE_SECONDS),
+            "target_kind": TargetKind.PAGE,
+            "page_provider": PageProvider.PAGERDUTY,
+            "page_priorities": DEMO_PAGE_PRIORITIES,
+        },
+    )
     channel, _ = WatchedChannel.objects.get_or_create(
         slack_channel_id=DEMO_CHANNEL_ID,
         defaults={

@@ -1,4 +1,5 @@
-"""The demo page: open a ticket, @mention the bot, reply as an engineer, watch.
+"""The demo page: open a ticket, @mention the bot, reply as an engineer, watch; an urgent
+ticket also pages the stand-in PagerDuty at level 5, and the answer resolves the incident.
 
 Routed only in demo mode (slabuddy/urls.py), which production never is.
 """
@@ -14,8 +15,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from base.fake_slack import BOT_USER_ID
 from base.slack_api import slack_client
+from calendars.targets import TargetKind
 from escalation.models import Escalation
-from ops.demo.setup import ALICE, DEMO_CHANNEL_ID, DEMO_CUSTOMER_ID, PEOPLE
+from ops.demo.pager import demo_pager_incidents
+from ops.demo.setup import ALICE, DEMO_CHANNEL_ID, DEMO_CUSTOMER_ID, DEMO_PAGE_PRIORITIES, PEOPLE
 from ops.demo.slack_events import demo_deliver_event, demo_post_as, message_event
 from tickets.models import Ticket
 
@@ -41,6 +44,9 @@ def demo_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def demo_open_ticket(request: HttpRequest) -> JsonResponse:
     text = (request.POST.get("text") or "").strip() or "Our production database is unreachable!"
+    priority = request.POST.get("priority", "")
+    if priority in DEMO_PAGE_PRIORITIES:  # the line a helpdesk writes; parsed like any ticket's
+        text = f"{text[:1900]}\n*Ticket priority*: {priority.capitalize()}"
     message = demo_post_as(channel=DEMO_CHANNEL_ID, user=DEMO_CUSTOMER_ID, text=text[:2000])
     _deliver(request, message)
     return JsonResponse({"ok": True, "ts": message["ts"]})
@@ -95,11 +101,13 @@ def demo_state(request: HttpRequest) -> JsonResponse:
                 "ticket": None if ticket is None else {
                     "id": ticket.pk,
                     "state": ticket.state,
+                    "priority": ticket.priority,
                     "admin_url": reverse("admin:tickets_ticket_change", args=[ticket.pk]),
                     "levels": [
                         {
                             "level": row.level,
                             "state": row.state,
+                            "page": row.target_kind == TargetKind.PAGE,
                             "due_in_seconds": round((row.due_at - now).total_seconds()),
                         }
                         for row in levels.get(ticket.pk, [])
@@ -116,4 +124,4 @@ def demo_state(request: HttpRequest) -> JsonResponse:
                 ],
             }
         )
-    return JsonResponse({"threads": threads, "names": NAMES})
+    return JsonResponse({"threads": threads, "names": NAMES, "pager": demo_pager_incidents()})

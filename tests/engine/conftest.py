@@ -2,7 +2,9 @@ from datetime import timedelta
 
 import pytest
 
+from base.pages import PageProvider
 from calendars.factories import EngineerFactory
+from calendars.models import Role
 from calendars.targets import TargetKind
 from escalation.factories import EscalationStepFactory, SlaPolicyFactory
 from tests.support.times import T0
@@ -55,3 +57,35 @@ def thread_in(fake_slack):
         return ticket
 
     return add
+
+
+@pytest.fixture
+def paging_ladder(db):
+    """An Enterprise-like tier whose level 3 pages PagerDuty for high and urgent tickets only,
+    with a support engineer and a head of success on the roster."""
+    tier = TierFactory(name="Enterprise paging")
+    policy = SlaPolicyFactory(tier=tier, priority="")
+    EscalationStepFactory(policy=policy, level=1, delay=timedelta(minutes=10),
+                          target_kind=TargetKind.ON_SHIFT_NOT_EMBEDDED)
+    EscalationStepFactory(policy=policy, level=2, delay=timedelta(minutes=20),
+                          target_kind=TargetKind.ON_SHIFT)
+    EscalationStepFactory(policy=policy, level=3, delay=timedelta(minutes=35), target_kind=TargetKind.PAGE,
+                          page_provider=PageProvider.PAGERDUTY, page_priorities=["high", "urgent"])
+    EscalationStepFactory(policy=policy, level=4, delay=timedelta(minutes=50),
+                          target_kind=TargetKind.HEAD_OF_SUCCESS)
+    EngineerFactory(name="Alice", slack_user_id="UALICE")
+    EngineerFactory(name="Hana Head", slack_user_id="UHEAD", role=Role.HEAD_OF_SUCCESS)
+    return tier
+
+
+@pytest.fixture
+def paging_ticket(paging_ladder, thread_in):
+    """Make a ticket of a priority in a channel of the paging tier, with its thread in Slack."""
+
+    def make(priority="urgent", **fields):
+        channel = WatchedChannelFactory(slack_channel_id="CPAGING01", name="support-big", tier=paging_ladder)
+        fields.setdefault("opened_at", T0)
+        ticket = TicketFactory(channel=channel, priority=priority, helpdesk_ticket_id="4711", **fields)
+        return thread_in(ticket)
+
+    return make

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from base.fake_slack import FakeSlack
 from calendars.factories import EngineerFactory
 from calendars.models import CalendarSource, Role
+from escalation.factories import EscalationStepFactory, SlaPolicyFactory
 from escalation.models import EscalationStep, SlaPolicy
 from ops.heartbeat import heartbeat_record
 from tickets.factories import WatchedChannelFactory
@@ -151,3 +152,21 @@ def test_production_settings_without_metrics_token_or_flower_auth_are_warned(hea
     assert "FLOWER_BASIC_AUTH is not set" in warnings
     if settings.DATABASE_IS_SQLITE:
         assert "DATABASE_URL is SQLite" in warnings
+
+
+def test_slash_command_scopes_and_page_credentials_are_checked(healthy, settings, fake_slack):
+    fake_slack.scopes = [s for s in fake_slack.scopes if s not in ("commands", "users:read.email")]
+    policy = SlaPolicyFactory(tier=_tier("Enterprise"), priority="urgent")
+    EscalationStepFactory(policy=policy, level=1, target_kind="page", page_provider="pagerduty",
+                          page_credential="PAGERDUTY_ROUTING_KEY_EU")
+    settings.PAGE_CREDENTIALS = {}
+    status, output = _run()
+    problems = "\n".join(_lines(output, "PROBLEM"))
+    assert status == 1
+    assert "lacks scope(s) commands, users:read.email" in problems
+    assert "level 1 cannot page: PAGERDUTY_ROUTING_KEY_EU is not set on this server" in problems
+    settings.PAGE_CREDENTIALS = {"PAGERDUTY_ROUTING_KEY_EU": "R0ut1ngKeyForTests0000000000000c"}
+    fake_slack.scopes += ["commands", "users:read.email"]
+    status, output = _run()
+    assert status == 0, output
+    assert "level 1 pages PagerDuty" in output

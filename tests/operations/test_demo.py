@@ -90,6 +90,31 @@ def test_demo_ticket_escalates_snoozes_and_is_answered(tmp_path):
         assert running.stop() == 0, running.log()
 
 
+def test_an_urgent_demo_ticket_pages_the_stand_in_pager_and_the_answer_resolves_it(tmp_path):
+    running = runall_start(tmp_path)
+    try:
+        demo = DemoClient(running.url)
+        demo.post("/demo/open", text="Checkout is down for every customer!", priority="urgent")
+        thread = demo.wait_for(
+            lambda t: any(lvl["page"] and lvl["state"] == "fired" for lvl in t["ticket"]["levels"]),
+            timeout=90, what="the page level",
+        )
+        assert thread["ticket"]["priority"] == "urgent"
+        paged = [t for t in _bot_texts(thread) if "paged PagerDuty: incident" in t]
+        assert len(paged) == 1
+        [incident] = demo.state()["pager"]["incidents"]
+        assert incident["status"] == "triggered" and thread["ts"] in incident["key"]
+
+        demo.post("/demo/reply", thread_ts=thread["ts"])
+        deadline = time.monotonic() + 30
+        while demo.state()["pager"]["incidents"][0]["status"] != "resolved":
+            assert time.monotonic() < deadline, demo.state()["pager"]
+            time.sleep(0.5)
+        assert len(demo.state()["pager"]["incidents"]) == 1
+    finally:
+        assert running.stop() == 0, running.log()
+
+
 def test_demo_is_not_routed_in_production(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SLABUDDY_", "DATABASE_URL"))}
     env.update({

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 import yaml
 from django.urls import resolve
 
+from ops.management.commands.check_deployment import REQUIRED_SCOPES
 from ops.schedules import default_schedules
 from slackbot import views
 from slackbot.dispatch import HANDLED_EVENT_TYPES
@@ -28,6 +29,18 @@ def test_manifest_urls_events_and_scopes():
     assert {event.split(".")[0] for event in bot_events} <= set(HANDLED_EVENT_TYPES)
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"app_mentions:read", "channels:history", "groups:history", "chat:write"} <= scopes
+
+
+def test_manifest_slash_command_app_home_and_their_scopes():
+    manifest = yaml.safe_load(MANIFEST.read_text())
+    [command] = manifest["features"]["slash_commands"]
+    assert command["command"] == "/sla"
+    assert resolve(urlparse(command["url"]).path).func is views.slack_commands
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"commands", "users:read", "users:read.email"} <= scopes
+    assert set(REQUIRED_SCOPES) <= scopes  # what check_deployment asks of a token, the manifest grants
 
 
 def test_ticket_schedules_point_at_real_tasks():

@@ -20,13 +20,16 @@ from slack_sdk.errors import SlackApiError
 from base.slack_api import slack_client
 from calendars.models import Engineer, Role
 from calendars.targets import TargetKind
-from escalation.models import EscalationStep
+from escalation.models import EscalationStep, step_page_errors
 from ops import health
 from ops.schedules import default_schedules
 from tickets.models import WatchedChannel
 
 # What SLA Buddy needs from its Slack app; see the app manifest in the README.
-REQUIRED_SCOPES = ("app_mentions:read", "channels:history", "channels:read", "chat:write")
+REQUIRED_SCOPES = (
+    "app_mentions:read", "channels:history", "channels:read", "chat:write",
+    "commands", "users:read", "users:read.email",  # /sla, its modals, /sla add-engineer
+)
 # Needed only for private channels.
 PRIVATE_CHANNEL_SCOPES = ("groups:history", "groups:read")
 
@@ -185,6 +188,20 @@ class Checker:
                 "policies",
                 f"user-group steps use SLACK_SUPPORT_USERGROUP_ID={settings.SLACK_SUPPORT_USERGROUP_ID}.",
             )
+        pages = EscalationStep.objects.filter(policy__active=True, target_kind=TargetKind.PAGE)
+        for step in pages.select_related("policy__tier").order_by("policy_id", "level"):
+            errors = step_page_errors(target_kind=step.target_kind, provider=step.page_provider,
+                                      credential=step.page_credential, priorities=step.page_priorities)
+            if errors:
+                self.add(
+                    PROBLEM,
+                    "policies",
+                    f"{step.policy} level {step.level} cannot page: {' '.join(errors.values())} "
+                    "Such a level tells the head of success in the thread instead.",
+                )
+            else:
+                pager = step.get_page_provider_display()
+                self.add(OK, "policies", f"{step.policy} level {step.level} pages {pager}.")
 
     def calendars(self) -> None:
         status = health.check_calendars()

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from base.fake_slack import BOT_USER_ID
-from ops.demo.setup import demo_setup
+from ops.demo.setup import DEMO_ROUTING_KEY, demo_setup
 
 _PR_SET_PDEATHSIG = 1
 
@@ -92,8 +92,9 @@ class Command(BaseCommand):
         sys.exit(exit_code)
 
     def _with_demo_slack(self, commands: dict, env: dict) -> tuple[dict, dict]:
-        """Demo mode: a stand-in Slack Web API process, and every child pointed at it."""
+        """Demo mode: stand-ins for Slack's Web API and for PagerDuty, and every child pointed at them."""
         port = int(os.environ.get("SLABUDDY_DEMO_SLACK_PORT") or 0) or _free_port()
+        pager_port = int(os.environ.get("SLABUDDY_DEMO_PAGER_PORT") or 0) or _free_port()
         secret_file = settings.DATA_DIR / "demo_signing_secret"
         if not secret_file.exists():
             secret_file.write_text(secrets.token_hex(16))
@@ -102,12 +103,20 @@ class Command(BaseCommand):
             "SLACK_API_BASE_URL": f"http://127.0.0.1:{port}/api/",
             "SLACK_SIGNING_SECRET": secret_file.read_text().strip(),
             "SLACK_BOT_USER_ID": BOT_USER_ID,
+            # The demo pages a stand-in PagerDuty, never a real one.
+            "PAGERDUTY_EVENTS_URL": f"http://127.0.0.1:{pager_port}/v2/enqueue",
+            "PAGERDUTY_ROUTING_KEY": DEMO_ROUTING_KEY,
         }
         env.pop("SLACK_SIGNING_SECRET_FILE", None)
+        env.pop("PAGERDUTY_ROUTING_KEY_FILE", None)
         demo_setup()
-        self.stdout.write(f"Demo mode (no SLACK_BOT_TOKEN): stand-in Slack on port {port}.")
+        self.stdout.write(
+            f"Demo mode (no SLACK_BOT_TOKEN): stand-in Slack on port {port}, "
+            f"stand-in pager on port {pager_port}."
+        )
         fake = [sys.executable, "-m", "base.fake_slack", "--port", str(port)]
-        return {"slack": fake, **commands}, env
+        pager = [sys.executable, "-m", "base.fake_pager", "--port", str(pager_port)]
+        return {"slack": fake, "pager": pager, **commands}, env
 
     def _relay(self, name: str, child: subprocess.Popen) -> None:
         assert child.stdout is not None
