@@ -268,6 +268,11 @@ ZENDESK_API_TOKEN = env_secret("ZENDESK_API_TOKEN")
 FRESHDESK_BASE_URL = env_str("FRESHDESK_BASE_URL", "")  # https://acme.freshdesk.com
 FRESHDESK_API_KEY = env_secret("FRESHDESK_API_KEY")
 HELPDESK_WEBHOOK_SECRET = env_secret("HELPDESK_WEBHOOK_SECRET")
+# Webhook signatures cover a timestamp that must be this recent (Slack's window too).
+HELPDESK_WEBHOOK_MAX_AGE_SECONDS = 300
+# The old body-only X-SlaBuddy-Signature can be replayed forever: only for a
+# helpdesk that cannot send X-SlaBuddy-Timestamp yet, and only on purpose.
+HELPDESK_WEBHOOK_ALLOW_LEGACY_SIGNATURE = env_bool("HELPDESK_WEBHOOK_ALLOW_LEGACY_SIGNATURE", False)
 HELPDESK_TIMEOUT_SECONDS = env_int("HELPDESK_TIMEOUT_SECONDS", 5, minimum=1)
 
 # --- Calendars ---------------------------------------------------------------

@@ -22,6 +22,7 @@ from slackbot.models import InboundKind
 from slackbot.responses import WebhookPayloadError, helpdesk_webhook_handle
 from slackbot.signing import (
     WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
     ZENDESK_SIGNATURE_HEADER,
     ZENDESK_TIMESTAMP_HEADER,
     SignatureCheck,
@@ -130,8 +131,11 @@ def helpdesk_webhook(request: HttpRequest, provider: str) -> HttpResponse:
         secret=settings.HELPDESK_WEBHOOK_SECRET,
         body=body,
         signature=request.headers.get(WEBHOOK_SIGNATURE_HEADER),
+        timestamp=request.headers.get(WEBHOOK_TIMESTAMP_HEADER),
         zendesk_signature=request.headers.get(ZENDESK_SIGNATURE_HEADER),
         zendesk_timestamp=request.headers.get(ZENDESK_TIMESTAMP_HEADER),
+        max_age_seconds=settings.HELPDESK_WEBHOOK_MAX_AGE_SECONDS,
+        allow_legacy=settings.HELPDESK_WEBHOOK_ALLOW_LEGACY_SIGNATURE,
     )
     if not check.ok:
         logger.warning("helpdesk_webhook_refused provider=%s reason=%s", provider, check.reason)

@@ -139,10 +139,20 @@ def test_slack_signature_failures(overrides, status):
 
 def test_webhook_signature_round_trip():
     body = b'{"ticket_id": "1"}'
-    good = webhook_signature(secret="s", body=body)
-    assert webhook_signature_verify(secret="s", body=body, signature=good).ok
-    assert not webhook_signature_verify(secret="s", body=body + b" ", signature=good).ok
-    assert webhook_signature_verify(secret="s", body=body, signature=None).status == 401
+    good = webhook_signature(secret="s", body=body, timestamp="1700000000")
+
+    def check(**kwargs):
+        args = {"secret": "s", "body": body, "signature": good, "timestamp": "1700000000",
+                "max_age_seconds": 300, "now": 1700000100, **kwargs}
+        return webhook_signature_verify(**args)
+
+    assert check().ok
+    assert not check(body=body + b" ").ok
+    assert check(signature=None).status == 401
+    assert check(now=1700000301).status == 403
+    legacy = webhook_signature(secret="s", body=body)
+    assert check(signature=legacy, timestamp=None).status == 401
+    assert check(signature=legacy, timestamp=None, allow_legacy=True).ok
 
 
 def test_signature_check_takes_constant_time_compare(monkeypatch):
