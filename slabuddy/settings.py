@@ -249,6 +249,7 @@ SLACK_API_BASE_URL = env_url("SLACK_API_BASE_URL", "https://slack.com/api/")
 if not SLACK_API_BASE_URL.endswith("/"):
     SLACK_API_BASE_URL += "/"
 SLACK_BOT_USER_ID = env_str("SLACK_BOT_USER_ID", "")  # looked up with auth.test when empty
+SLACK_BOT_ID = env_str("SLACK_BOT_ID", "")  # the bot's B… id; looked up with auth.test when empty
 SLACK_SUPPORT_USERGROUP_ID = env_str("SLACK_SUPPORT_USERGROUP_ID", "")
 SLACK_REQUEST_MAX_AGE_SECONDS = 300
 SLACK_TIMEOUT_SECONDS = env_int("SLACK_TIMEOUT_SECONDS", 10, minimum=1)

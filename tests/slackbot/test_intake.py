@@ -22,7 +22,7 @@ def helpdesk_message(ts: str) -> dict:
 
 
 @pytest.mark.django_db
-def test_intake_creates_arms_and_records_once(channel):
+def test_intake_creates_arms_and_records_once(channel, fake_slack):
     now = datetime.now(UTC)
     message = helpdesk_message(f"{now.timestamp() - 60:.6f}")
     first = ticket_intake_message(channel=channel, message=message, source="events", now=now,
@@ -46,7 +46,7 @@ def test_not_a_ticket_writes_nothing(channel):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_sightings_make_one_ticket(channel):
+def test_concurrent_sightings_make_one_ticket(channel, fake_slack):
     """Events and scans on several workers racing for the same message."""
     now = datetime.now(UTC)
     message = helpdesk_message(f"{now.timestamp() - 30:.6f}")
