@@ -80,10 +80,13 @@ def slack_events(request: HttpRequest) -> HttpResponse:
     if kind != "event_callback":
         return JsonResponse({"ok": True, "ignored": f"type {str(kind)[:50]}"})
     event_id, event = payload.get("event_id"), payload.get("event")
-    if not isinstance(event_id, str) or not event_id or len(event_id) > 150 or not isinstance(event, dict):
+    if not isinstance(event, dict):
         return _error(400, "event_callback needs event_id and event")
     if event.get("type") not in HANDLED_EVENT_TYPES:
+        # Ignored whatever its envelope says: nothing is stored, so no event_id is needed.
         return JsonResponse({"ok": True, "ignored": "event type"})
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 150:
+        return _error(400, "event_callback needs event_id and event")
     _, created = slack_inbound_store(
         key=event_id, kind=InboundKind.EVENT, payload=payload, retry_num=_retry_num(request),
         now=timezone.now(),

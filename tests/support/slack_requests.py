@@ -103,7 +103,7 @@ def process_pending():
         slack_inbound_process(inbound.pk)
 
 
-def hook_headers(body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> dict[str, str]:
+def hook_headers(body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> dict:
     """SLA Buddy's webhook signature: HMAC-SHA256 of ``<timestamp>.<raw body>``, as README.md documents."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -112,10 +112,11 @@ def hook_headers(body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | 
 
 def legacy_hook_headers(body: bytes, *, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
     """The old body-only form, accepted only with HELPDESK_WEBHOOK_ALLOW_LEGACY_SIGNATURE."""
-    return {"HTTP_X_SLABUDDY_SIGNATURE": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"HTTP_X_SLABUDDY_SIGNATURE": f"sha256={digest}"}
 
 
-def zendesk_hook_headers(body: bytes, *, secret: str = WEBHOOK_SECRET, at: datetime | None = None) -> dict[str, str]:
+def zendesk_hook_headers(body: bytes, *, secret: str = WEBHOOK_SECRET, at: datetime | None = None) -> dict:
     """Zendesk's own signing: base64(HMAC-SHA256(secret, timestamp + body)), an ISO 8601 timestamp."""
     stamp = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     digest = hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest()
