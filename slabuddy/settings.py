@@ -22,6 +22,9 @@ from slabuddy.env import (
     env_secret,
     env_str,
     env_url,
+    refuse_unprefixed_token,
+    refuse_weak_secret,
+    refuse_wildcard_hosts,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -58,6 +61,8 @@ if PRODUCTION and DEBUG:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must list the host names SLA Buddy is served on.")
+if PRODUCTION:
+    refuse_wildcard_hosts("ALLOWED_HOSTS", ALLOWED_HOSTS)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # Public base URL, used in links the bot posts (admin ticket pages).
@@ -257,6 +262,12 @@ if PRODUCTION and not (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET):
     raise ImproperlyConfigured(
         "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or their _FILE variants) must be set "
         "when SLABUDDY_MODE=production."
+    )
+if PRODUCTION:
+    # Slack's signing secrets are 32 hex characters; a short one is a typo or a placeholder.
+    refuse_weak_secret("SLACK_SIGNING_SECRET", SLACK_SIGNING_SECRET, min_length=16)
+    refuse_unprefixed_token(
+        "SLACK_BOT_TOKEN", SLACK_BOT_TOKEN, prefix="xoxb-", what="the app's Bot User OAuth Token"
     )
 # Demo mode: no Slack credentials outside production. The bot then talks to
 # the built-in stand-in Slack (see README, "Demo"); never in production.
