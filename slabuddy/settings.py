@@ -299,6 +299,10 @@ GOOGLE_CALENDAR_API_ENDPOINT = env_url(
 CALENDAR_SYNC_MINUTES = env_int("CALENDAR_SYNC_MINUTES", 5, minimum=1)
 CALENDAR_STALE_AFTER_MINUTES = env_int("CALENDAR_STALE_AFTER_MINUTES", 60, minimum=1)
 CALENDAR_TIMEOUT_SECONDS = env_int("CALENDAR_TIMEOUT_SECONDS", 15, minimum=1)
+# An iCal source makes the server fetch an admin-given URL: https/webcal only, and nothing
+# inside the network (loopback, link-local, private), unless these say otherwise.
+CALENDAR_ALLOW_HTTP = env_bool("CALENDAR_ALLOW_HTTP", False)
+CALENDAR_ALLOW_PRIVATE_ADDRESSES = env_bool("CALENDAR_ALLOW_PRIVATE_ADDRESSES", False)
 
 # --- Flower / metrics / health ----------------------------------------------
 FLOWER_BASIC_AUTH = env_secret("FLOWER_BASIC_AUTH")
