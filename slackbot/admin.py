@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from base.admin_history import HistoryAdmin
-from slackbot.models import SlackInbound
+from slackbot.models import ChannelScanProgress, SlackInbound
 
 # Slack's legacy verification token, and the response URLs an interaction carries (each one
 # lets its holder post into the channel): kept in the stored payload, never shown.
@@ -40,3 +40,11 @@ class SlackInboundAdmin(HistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         # Old deliveries may be cleared by hand; they are also pruned after 14 days.
         return admin.ModelAdmin.has_delete_permission(self, request, obj)
+
+
+@admin.register(ChannelScanProgress)
+class ChannelScanProgressAdmin(HistoryAdmin):
+    """Channel scans that stopped at their page cap or a rate limit; the next run carries on."""
+
+    list_display = ("channel", "pages", "runs", "not_before", "started_at", "updated_at")
+    list_select_related = ("channel",)
