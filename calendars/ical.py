@@ -201,14 +201,14 @@ def _by_uid(calendar) -> dict[str, list]:
     return series
 
 
-def _series_calendar(calendar, components: list, zone_name: str):
+def _series_calendar(calendar, timezones: list, components: list, zone_name: str):
     """A calendar with the feed's properties and time zones and this one series."""
     single = icalendar.Calendar()
     for name, value in calendar.items():
         single[name] = value
     if zone_name:
         single["X-WR-TIMEZONE"] = zone_name  # the IANA name, also for a Windows one in the feed
-    single.subcomponents = [*calendar.walk("VTIMEZONE"), *components]
+    single.subcomponents = [*timezones, *components]
     return single
 
 
@@ -226,9 +226,10 @@ def ical_read(
     named = _text(calendar.get("X-WR-TIMEZONE")).strip()
     tz = calendar_time_zone(named) if named else calendar_time_zone(default_tz)
     feed = FetchedCalendar()
+    timezones = calendar.walk("VTIMEZONE")
     for uid, components in _by_uid(calendar).items():
         try:
-            single = _series_calendar(calendar, components, tz.key if named else "")
+            single = _series_calendar(calendar, timezones, components, tz.key if named else "")
             occurrences = recurring_ical_events.of(single).between(time_min, time_max)
             events = [ical_occurrence_event(o, tz=tz, components=components) for o in occurrences]
         except Exception as exc:  # noqa: BLE001 - any failure in one series must not lose the others
