@@ -2,8 +2,9 @@
 
 Takes a provider name and the helpdesk's own ticket id, nothing of ours.
 Called by the escalation engine just before a level fires (outside any
-database transaction, with a short timeout), and by the periodic helpdesk
-poll. ``None`` means "cannot tell" (not a helpdesk provider, no ticket id,
+database transaction, with a short total deadline: ``HELPDESK_TIMEOUT_SECONDS``
+for the whole call, however slowly the helpdesk answers), and by the periodic
+helpdesk poll. ``None`` means "cannot tell" (not a helpdesk provider, no ticket id,
 no credentials, helpdesk down or answering nonsense): the level fires, and
 the reason is logged (never the credentials).
 
@@ -22,15 +23,15 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
+
+from base.outbound_http import DeadlineExceeded, HttpStatusError, OutboundHttpError, http_get
 
 logger = logging.getLogger("slabuddy.helpdesk")
 
@@ -49,20 +50,18 @@ class FirstReply:
 
 
 def http_get_json(url: str, *, headers: dict[str, str], timeout: float) -> Any:
-    """GET a JSON document. The one network seam of the helpdesk adapters."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json", **headers})
+    """GET a JSON document within ``timeout`` seconds in total. The one network seam of the adapters."""
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (https URL from settings)
-            body = response.read(MAX_RESPONSE_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        raise HelpdeskUnavailable(f"HTTP {exc.code}") from exc
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise HelpdeskUnavailable(f"unreachable: {type(reason).__name__}") from exc
-    if len(body) > MAX_RESPONSE_BYTES:
-        raise HelpdeskUnavailable("response too large")
+        answer = http_get(url, headers={"Accept": "application/json", **headers}, deadline_seconds=timeout,
+                          max_bytes=MAX_RESPONSE_BYTES)
+    except DeadlineExceeded as exc:
+        raise HelpdeskUnavailable(f"no answer within the deadline of {timeout:g} s") from exc
+    except HttpStatusError as exc:
+        raise HelpdeskUnavailable(f"HTTP {exc.status}") from exc
+    except OutboundHttpError as exc:
+        raise HelpdeskUnavailable(str(exc)) from exc
     try:
-        return json.loads(body)
+        return json.loads(answer.body)
     except ValueError as exc:
         raise HelpdeskUnavailable("response is not JSON") from exc
 

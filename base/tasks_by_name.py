@@ -13,6 +13,10 @@ from functools import partial
 from typing import Any
 
 from celery import current_app
+from celery.backends.base import DisabledBackend
+from celery.utils.functional import maybe_list
+from celery.worker import state as worker_state
+from celery.worker.control import control_command, ok
 from django.db import transaction
 
 logger = logging.getLogger("slabuddy.tasks")
@@ -36,13 +40,34 @@ def task_send_on_commit(name: str, **options: Any) -> None:
     transaction.on_commit(partial(task_send, name, **options))
 
 
+REVOKE_COMMAND = "slabuddy_revoke"
+
+
+@control_command(name=REVOKE_COMMAND, variadic="task_id", signature="[id1 [id2 [... [idN]]]]")
+def revoke_without_backend(state, task_id, **kwargs):
+    """Celery's ``revoke`` without marking each task revoked in a result backend.
+
+    Runs in the worker (registered when this module is imported, which every
+    worker does through the tasks modules). Celery's own command asks the result
+    backend about every id, and with none configured (SLA Buddy keeps no
+    results) logs a warning per task; flagging the ids is all a revoke needs.
+    """
+    task_ids = set(maybe_list(task_id) or [])
+    worker_state.revoked.update(task_ids)
+    logger.info("Tasks flagged as revoked: %s", ", ".join(sorted(task_ids)))
+    return ok(f"tasks {sorted(task_ids)} flagged as revoked")
+
+
 def tasks_revoke(task_ids: list[str]) -> None:
     """Best effort: a revoked task would be a stale no-op anyway (tasks re-check their row)."""
     task_ids = [t for t in task_ids if t]
     if not task_ids:
         return
     try:
-        current_app.control.revoke(task_ids)
+        if isinstance(current_app.backend, DisabledBackend):
+            current_app.control.broadcast(REVOKE_COMMAND, arguments={"task_id": task_ids})
+        else:
+            current_app.control.revoke(task_ids)
     except Exception:
         logger.warning("could not revoke %d task(s)", len(task_ids), exc_info=True)
 

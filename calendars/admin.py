@@ -35,6 +35,12 @@ class EngineerAdmin(RosterNowColumnsMixin, admin.ModelAdmin):
 
 
 def _stale_message(request) -> None:
+    for source in CalendarSource.objects.filter(active=True).exclude(sync_warnings=""):
+        messages.warning(
+            request,
+            f"Calendar “{source.name}”: the last sync skipped what it could not read (kept from the "
+            f"sync before): {'; '.join(source.sync_warnings.splitlines())}",
+        )
     for source in stale_sources():
         messages.warning(
             request,
@@ -68,6 +74,7 @@ class CalendarSourceAdmin(admin.ModelAdmin):
         "last_error",
         "last_event_count",
         "last_unmatched_count",
+        "sync_warnings",
     )
     fieldsets = (
         (None, {"fields": ("name", "purpose", "kind", "active")}),
@@ -93,6 +100,10 @@ class CalendarSourceAdmin(admin.ModelAdmin):
             return format_html('<strong style="color:#ba2121">⚠ stale{}</strong>', detail)
         if obj.last_error:
             return format_html('<span style="color:#a06000">last try failed: {}</span>', obj.last_error[:200])
+        if obj.sync_warnings:
+            skipped = obj.sync_warnings.splitlines()
+            return format_html('<span style="color:#a06000">⚠ partial: {} skipped ({})</span>',
+                               len(skipped), skipped[0][:200])
         return "fresh"
 
     @admin.display(description="unmatched events")
@@ -106,7 +117,14 @@ class CalendarSourceAdmin(admin.ModelAdmin):
     def sync_now(self, request, queryset):
         for source in queryset:
             result = calendar_source_sync(source=source)
-            if result.ok:
+            if result.partial:
+                self.message_user(
+                    request,
+                    f"{source}: {result.events} events, {result.unmatched} unmatched; skipped what it could "
+                    f"not read (its last good data is kept): {'; '.join(result.warnings)}",
+                    messages.WARNING,
+                )
+            elif result.ok:
                 self.message_user(
                     request,
                     f"{source}: {result.events} events, {result.unmatched} unmatched.",

@@ -8,11 +8,12 @@ building the client needs no network; the endpoint comes from
 
 from __future__ import annotations
 
+import http.client
 import logging
 import time
 from datetime import UTC, date, datetime
 from datetime import time as dtime
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 import httplib2
@@ -20,6 +21,7 @@ from django.conf import settings
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
+from base.outbound_http import SocketDeadline
 from calendars.events import CalendarFetchError, FetchedEvent
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,39 @@ MAX_RESTARTS = 2  # after 410 Gone (an expired page token) the listing starts ov
 MAX_PAGES = 200
 MAX_BACKOFF_SECONDS = 20
 sleep = time.sleep  # module-level so tests can record the back-off instead of waiting
+
+
+class DeadlineHttp(httplib2.Http):
+    """httplib2.Http that remembers the socket of every connection it opens.
+
+    http.client hands a connection's socket to the response, and forgets it,
+    when the server says it will close the connection; the deadline of
+    ``_execute`` must still be able to shut it while the body is being read.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sockets: list = []
+        self._recording: dict[type, type] = {}
+
+    def _recording_type(self, base: type) -> type:
+        if base not in self._recording:
+            sockets = self.sockets
+
+            class Recording(base):
+                def connect(self):
+                    super().connect()
+                    sockets.append(self.sock)
+
+            self._recording[base] = Recording
+        return self._recording[base]
+
+    def request(self, uri, method="GET", body=None, headers=None,
+                redirections=httplib2.DEFAULT_MAX_REDIRECTS, connection_type=None):
+        if connection_type is None:
+            base = httplib2.SCHEME_TO_CONNECTION.get(urlsplit(uri).scheme.lower())
+            connection_type = self._recording_type(base) if base else None
+        return super().request(uri, method, body, headers, redirections, connection_type)
 
 
 def google_http(*, subject: str = "") -> httplib2.Http:
@@ -46,7 +81,7 @@ def google_http(*, subject: str = "") -> httplib2.Http:
     )
     if subject:
         credentials = credentials.with_subject(subject)
-    return AuthorizedHttp(credentials, http=httplib2.Http(timeout=settings.CALENDAR_TIMEOUT_SECONDS))
+    return AuthorizedHttp(credentials, http=DeadlineHttp(timeout=settings.CALENDAR_TIMEOUT_SECONDS))
 
 
 def _service(http):
@@ -76,11 +111,28 @@ def _retry_delay(exc: Exception, attempt: int) -> float | None:
     return min(2**attempt, MAX_BACKOFF_SECONDS)
 
 
+def _open_sockets(http) -> list:
+    """The sockets of an httplib2 client's connections (AuthorizedHttp wraps one; a DeadlineHttp
+    also remembers those a response took over)."""
+    inner = getattr(http, "http", http)
+    held = [getattr(conn, "sock", None) for conn in list(getattr(inner, "connections", {}).values())]
+    return held + list(getattr(inner, "sockets", []))
+
+
 def _execute(request) -> dict:
+    """One API call, retried on 429/5xx; each attempt within CALENDAR_TIMEOUT_SECONDS in total
+    (httplib2's timeout bounds each read only), and an attempt that ran out is not retried."""
+    seconds = settings.CALENDAR_TIMEOUT_SECONDS
     for attempt in range(MAX_ATTEMPTS):
+        guard = SocketDeadline(seconds, lambda: _open_sockets(request.http))
         try:
-            return request.execute()
-        except (HttpError, OSError, httplib2.HttpLib2Error) as exc:
+            with guard:
+                return request.execute()
+        except (HttpError, OSError, httplib2.HttpLib2Error, http.client.HTTPException) as exc:
+            if guard.expired:
+                raise CalendarFetchError(f"Google Calendar did not answer within {seconds:g} s.") from None
+            if isinstance(exc, http.client.HTTPException):
+                raise
             delay = _retry_delay(exc, attempt)
             if delay is None or attempt == MAX_ATTEMPTS - 1:
                 raise

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from calendars.feed_address import ical_url_problem
 from calendars.patterns import DEFAULT_TITLE_PATTERNS, compile_patterns
 
 
@@ -81,7 +82,11 @@ class CalendarSource(models.Model):
     ical_url = models.CharField(
         max_length=2000,
         blank=True,
-        help_text="iCal feed: https:// or webcal:// address (for example Google's secret iCal address).",
+        help_text=(
+            "iCal feed: https:// or webcal:// address (for example Google's secret iCal address). "
+            "http:// needs CALENDAR_ALLOW_HTTP, an address inside your network "
+            "CALENDAR_ALLOW_PRIVATE_ADDRESSES."
+        ),
     )
     title_patterns = models.TextField(
         blank=True,
@@ -108,6 +113,11 @@ class CalendarSource(models.Model):
     last_error = models.TextField(blank=True, editable=False)
     last_event_count = models.PositiveIntegerField(default=0, editable=False)
     last_unmatched_count = models.PositiveIntegerField(default=0, editable=False)
+    sync_warnings = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="What the last sync had to skip (a series it could not read keeps its last good data).",
+    )
 
     class Meta:
         ordering = ["purpose", "name"]
@@ -120,9 +130,9 @@ class CalendarSource(models.Model):
         if self.kind == SourceKind.GOOGLE and not self.google_calendar_id.strip():
             errors["google_calendar_id"] = "A Google Calendar source needs its calendar id."
         if self.kind == SourceKind.ICAL:
-            url = self.ical_url.strip()
-            if not url.lower().startswith(("https://", "http://", "webcal://")):
-                errors["ical_url"] = "An iCal source needs an https:// (or webcal://) address."
+            problem = ical_url_problem(self.ical_url.strip())
+            if problem:
+                errors["ical_url"] = problem[0].upper() + problem[1:] + "."
         try:
             zoneinfo.ZoneInfo(self.time_zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

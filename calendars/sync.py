@@ -2,22 +2,27 @@
 
 The network call happens before the transaction; if it fails (or the feed
 cannot be parsed), the stored intervals stay as they were and the error is
-recorded on the source for the admin.
+recorded on the source for the admin. A feed read with some series skipped
+(one broken event in an otherwise good feed) is a partial sync: the rest is
+replaced, the skipped series keep their last good intervals, and a warning
+naming each one stays on the source (the admin and ``check_deployment`` show it)
+until a sync reads the feed cleanly.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from calendars.events import FetchedEvent
+from calendars.events import FetchedCalendar
 from calendars.google import google_events_list
-from calendars.ical import ical_events, ical_fetch
+from calendars.ical import ical_fetch, ical_read
 from calendars.matching import EngineerDirectory, event_match
 from calendars.models import CalendarInterval, CalendarSource, SourceKind
 from calendars.patterns import compile_patterns
@@ -26,31 +31,45 @@ log = logging.getLogger(__name__)
 
 WINDOW_BACK = timedelta(days=1)
 WINDOW_AHEAD = timedelta(days=7)
+MAX_WARNING_LINES = 20
 
 
 @dataclass
 class SyncResult:
-    ok: bool
+    ok: bool  # the calendar was read and the stored window replaced (perhaps partly: see warnings)
     events: int = 0
     unmatched: int = 0
     error: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        """Read, but some series were skipped: never a clean success."""
+        return self.ok and bool(self.warnings)
 
 
 def calendar_source_fetch(
     *, source: CalendarSource, time_min: datetime, time_max: datetime, http=None
-) -> list[FetchedEvent]:
+) -> FetchedCalendar:
     """Read one source over the network. ``http`` replaces Google's transport (tests)."""
     if source.kind == SourceKind.GOOGLE:
-        return google_events_list(
+        return FetchedCalendar(events=google_events_list(
             calendar_id=source.google_calendar_id,
             subject=source.google_subject,
             time_min=time_min,
             time_max=time_max,
             default_tz=source.time_zone,
             http=http,
-        )
+        ))
     data = ical_fetch(url=source.ical_url.strip(), timeout=settings.CALENDAR_TIMEOUT_SECONDS)
-    return ical_events(data=data, time_min=time_min, time_max=time_max, default_tz=source.time_zone)
+    return ical_read(data=data, time_min=time_min, time_max=time_max, default_tz=source.time_zone)
+
+
+def _warnings_text(lines: list[str]) -> str:
+    shown = lines[:MAX_WARNING_LINES]
+    if len(lines) > len(shown):
+        shown.append(f"... and {len(lines) - len(shown)} more.")
+    return "\n".join(shown)
 
 
 def calendar_source_sync(*, source: CalendarSource, now: datetime | None = None, http=None) -> SyncResult:
@@ -58,13 +77,21 @@ def calendar_source_sync(*, source: CalendarSource, now: datetime | None = None,
     time_min, time_max = now - WINDOW_BACK, now + WINDOW_AHEAD
     CalendarSource.objects.filter(pk=source.pk).update(last_attempt_at=now)
     try:
-        fetched = calendar_source_fetch(source=source, time_min=time_min, time_max=time_max, http=http)
+        calendar = calendar_source_fetch(source=source, time_min=time_min, time_max=time_max, http=http)
     except Exception as exc:  # noqa: BLE001 - any failure must keep the last good data
         error = (str(exc) or type(exc).__name__)[:2000]
         log.warning("calendar source %s (%s) failed to sync: %s", source.pk, source.name, error)
         CalendarSource.objects.filter(pk=source.pk).update(last_error=error, last_error_at=now)
         return SyncResult(ok=False, error=error)
 
+    fetched = calendar.events
+    warnings = [skipped.describe() for skipped in calendar.skipped]
+    for line in warnings:
+        log.warning("calendar source %s (%s): %s", source.pk, source.name, line)
+    # A skipped series keeps what the last good sync stored for it (its occurrences are "UID/when").
+    keep = Q()
+    for skipped in calendar.skipped:
+        keep |= Q(event_id__startswith=f"{skipped.uid}/")
     patterns = compile_patterns(source.patterns())
     directory = EngineerDirectory()
     rows = []
@@ -99,12 +126,16 @@ def calendar_source_sync(*, source: CalendarSource, now: datetime | None = None,
     with transaction.atomic():
         # The row lock serialises two syncs of one source (two beat runs, a manual "sync now").
         CalendarSource.objects.select_for_update().filter(pk=source.pk).first()
-        CalendarInterval.objects.filter(source=source, ends_at__gt=time_min).delete()
+        replaced = CalendarInterval.objects.filter(source=source, ends_at__gt=time_min)
+        if calendar.skipped:
+            replaced = replaced.exclude(keep)
+        replaced.delete()
         CalendarInterval.objects.bulk_create(rows, batch_size=500)
         CalendarSource.objects.filter(pk=source.pk).update(
-            last_success_at=now, last_error="", last_event_count=len(fetched), last_unmatched_count=unmatched
+            last_success_at=now, last_error="", last_event_count=len(fetched), last_unmatched_count=unmatched,
+            sync_warnings=_warnings_text(warnings),
         )
-    return SyncResult(ok=True, events=len(fetched), unmatched=unmatched)
+    return SyncResult(ok=True, events=len(fetched), unmatched=unmatched, warnings=warnings)
 
 
 def calendar_sources_sync(*, now: datetime | None = None) -> dict[int, SyncResult]:

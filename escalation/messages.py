@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,27 @@ DEFAULT_TEMPLATE = (
     "or press the button."
 )
 SNOOZE_ACTION_ID = "snooze"
+
+
+_BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt);)")
+
+
+def _slack_escaped(value: str) -> str:
+    """Slack's escaping of ``&``, ``<`` and ``>``: the value shows as text, never as a mention or link.
+
+    Helpdesk messages reach us already escaped by Slack (``&amp;``, ``&lt;``), so
+    those entities are kept as they are rather than escaped twice.
+    """
+    return _BARE_AMPERSAND.sub("&amp;", value).replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _helpdesk_values(*, ticket_id: str, priority: str, tier: str) -> dict[str, str]:
+    """The template values that come from outside SLA Buddy's own rendering, escaped."""
+    return {
+        "ticket_id": _slack_escaped(ticket_id),
+        "priority": _slack_escaped(priority or "unset"),
+        "tier": _slack_escaped(tier),
+    }
 
 
 class _KeepUnknown(dict):
@@ -73,9 +95,7 @@ def render_escalation(
         snooze_minutes=snooze_minutes,
         ticket_link=f"{settings.SITE_URL}/admin/tickets/ticket/{ticket_pk}/change/",
         note=f"_{note}_\n" if note else "",
-        tier=tier,
-        priority=priority or "unset",
-        ticket_id=ticket_id,
+        **_helpdesk_values(ticket_id=ticket_id, priority=priority, tier=tier),
     )
     try:
         text = (template or DEFAULT_TEMPLATE).format_map(values)

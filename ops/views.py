@@ -29,12 +29,19 @@ def readyz(request: HttpRequest) -> JsonResponse:
     )
 
 
+def metrics_token_valid(request: HttpRequest) -> bool:
+    """The request brings ``Authorization: Bearer <METRICS_TOKEN>``."""
+    token = settings.METRICS_TOKEN
+    given = request.headers.get("Authorization", "")
+    return bool(token) and given.startswith("Bearer ") and hmac.compare_digest(
+        given[7:].strip().encode(), token.encode()
+    )
+
+
 def _metrics_allowed(request: HttpRequest) -> tuple[bool, HttpResponse | None]:
     token = settings.METRICS_TOKEN
-    if token:
-        given = request.headers.get("Authorization", "")
-        if given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), token.encode()):
-            return True, None
+    if metrics_token_valid(request):
+        return True, None
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and user.is_staff:
         return True, None

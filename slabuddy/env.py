@@ -93,3 +93,27 @@ def env_url(name: str, default: str) -> str:
     if not raw.startswith(("http://", "https://")):
         raise ImproperlyConfigured(f"{name} must be an http(s) URL, got {raw!r}.")
     return raw
+
+
+# --- Production refuses weak values ------------------------------------------------
+# Each check names the variable and never quotes a secret's value.
+
+
+def refuse_wildcard_hosts(name: str, hosts: list[str]) -> None:
+    if "*" in hosts:
+        raise ImproperlyConfigured(
+            f"{name} must list the host names SLA Buddy is served on, not '*' (any Host header)."
+        )
+
+
+def refuse_weak_secret(name: str, value: str | None, *, min_length: int) -> None:
+    if value is not None and (len(value) < min_length or not value.strip()):
+        raise ImproperlyConfigured(
+            f"{name} must be at least {min_length} characters and not only whitespace "
+            "(copy the whole value from the Slack app's Basic Information page)."
+        )
+
+
+def refuse_unprefixed_token(name: str, value: str | None, *, prefix: str, what: str) -> None:
+    if value is not None and not value.startswith(prefix):
+        raise ImproperlyConfigured(f"{name} must be {what}, starting with {prefix!r}.")

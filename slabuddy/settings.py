@@ -24,6 +24,9 @@ from slabuddy.env import (
     env_secret,
     env_str,
     env_url,
+    refuse_unprefixed_token,
+    refuse_weak_secret,
+    refuse_wildcard_hosts,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -60,6 +63,8 @@ if PRODUCTION and DEBUG:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must list the host names SLA Buddy is served on.")
+if PRODUCTION:
+    refuse_wildcard_hosts("ALLOWED_HOSTS", ALLOWED_HOSTS)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # Public base URL, used in links the bot posts (admin ticket pages).
@@ -251,6 +256,7 @@ SLACK_API_BASE_URL = env_url("SLACK_API_BASE_URL", "https://slack.com/api/")
 if not SLACK_API_BASE_URL.endswith("/"):
     SLACK_API_BASE_URL += "/"
 SLACK_BOT_USER_ID = env_str("SLACK_BOT_USER_ID", "")  # looked up with auth.test when empty
+SLACK_BOT_ID = env_str("SLACK_BOT_ID", "")  # the bot's B… id; looked up with auth.test when empty
 SLACK_SUPPORT_USERGROUP_ID = env_str("SLACK_SUPPORT_USERGROUP_ID", "")
 SLACK_REQUEST_MAX_AGE_SECONDS = 300
 SLACK_TIMEOUT_SECONDS = env_int("SLACK_TIMEOUT_SECONDS", 10, minimum=1)
@@ -258,6 +264,12 @@ if PRODUCTION and not (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET):
     raise ImproperlyConfigured(
         "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or their _FILE variants) must be set "
         "when SLABUDDY_MODE=production."
+    )
+if PRODUCTION:
+    # Slack's signing secrets are 32 hex characters; a short one is a typo or a placeholder.
+    refuse_weak_secret("SLACK_SIGNING_SECRET", SLACK_SIGNING_SECRET, min_length=16)
+    refuse_unprefixed_token(
+        "SLACK_BOT_TOKEN", SLACK_BOT_TOKEN, prefix="xoxb-", what="the app's Bot User OAuth Token"
     )
 # Slack users who may change the configuration from Slack (/sla setup, /sla add-engineer),
 # besides roster engineers marked admin.
@@ -273,6 +285,11 @@ ZENDESK_API_TOKEN = env_secret("ZENDESK_API_TOKEN")
 FRESHDESK_BASE_URL = env_str("FRESHDESK_BASE_URL", "")  # https://acme.freshdesk.com
 FRESHDESK_API_KEY = env_secret("FRESHDESK_API_KEY")
 HELPDESK_WEBHOOK_SECRET = env_secret("HELPDESK_WEBHOOK_SECRET")
+# Webhook signatures cover a timestamp that must be this recent (Slack's window too).
+HELPDESK_WEBHOOK_MAX_AGE_SECONDS = 300
+# The old body-only X-SlaBuddy-Signature can be replayed forever: only for a
+# helpdesk that cannot send X-SlaBuddy-Timestamp yet, and only on purpose.
+HELPDESK_WEBHOOK_ALLOW_LEGACY_SIGNATURE = env_bool("HELPDESK_WEBHOOK_ALLOW_LEGACY_SIGNATURE", False)
 HELPDESK_TIMEOUT_SECONDS = env_int("HELPDESK_TIMEOUT_SECONDS", 5, minimum=1)
 
 # --- Paging beyond Slack (escalation steps of kind "page") ----------------------
@@ -302,6 +319,10 @@ GOOGLE_CALENDAR_API_ENDPOINT = env_url(
 CALENDAR_SYNC_MINUTES = env_int("CALENDAR_SYNC_MINUTES", 5, minimum=1)
 CALENDAR_STALE_AFTER_MINUTES = env_int("CALENDAR_STALE_AFTER_MINUTES", 60, minimum=1)
 CALENDAR_TIMEOUT_SECONDS = env_int("CALENDAR_TIMEOUT_SECONDS", 15, minimum=1)
+# An iCal source makes the server fetch an admin-given URL: https/webcal only, and nothing
+# inside the network (loopback, link-local, private), unless these say otherwise.
+CALENDAR_ALLOW_HTTP = env_bool("CALENDAR_ALLOW_HTTP", False)
+CALENDAR_ALLOW_PRIVATE_ADDRESSES = env_bool("CALENDAR_ALLOW_PRIVATE_ADDRESSES", False)
 
 # --- Flower / metrics / health ----------------------------------------------
 FLOWER_BASIC_AUTH = env_secret("FLOWER_BASIC_AUTH")

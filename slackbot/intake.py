@@ -15,6 +15,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from escalation.arming import ticket_arm
+from slackbot.identity import own_bot_id
 from slackbot.parsing import ChannelRules, Verdict, message_parse
 from tickets.models import Ticket, TicketEventKind, WatchedChannel
 from tickets.timeline import timeline_record
@@ -48,9 +49,12 @@ def ticket_intake_message(
     """Create (and arm) the ticket for ``message`` if it is one and is new."""
     if not channel.active:
         return IntakeResult(None, False, "channel inactive")
-    verdict: Verdict = message_parse(
-        message=message, rules=channel_rules(channel), bot_user_id=bot_user_id, now=now
-    )
+    rules = channel_rules(channel)
+    verdict: Verdict = message_parse(message=message, rules=rules, bot_user_id=bot_user_id, now=now)
+    if verdict.ticket is not None and message.get("bot_id"):
+        # Could be our own classic bot_message (bot id, no user): only now ask who we are.
+        verdict = message_parse(message=message, rules=rules, bot_user_id=bot_user_id, now=now,
+                                own_bot_id=own_bot_id())
     parsed = verdict.ticket
     if parsed is None:
         return IntakeResult(None, False, verdict.reason)

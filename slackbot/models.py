@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from tickets.models import WatchedChannel
+
 
 class InboundKind(models.TextChoices):
     EVENT = "event", "Events API event"
@@ -44,3 +46,29 @@ class SlackInbound(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key} ({self.state})"
+
+
+class ChannelScanProgress(models.Model):
+    """Where an unfinished scan of a channel stopped, so the next periodic run carries on there.
+
+    A scan reads a channel's history newest first, a few pages per run; the
+    channel's ``last_seen_ts`` moves only when every page back to ``oldest`` has
+    been read. The row is removed when the scan completes or gives up.
+    """
+
+    channel = models.OneToOneField(WatchedChannel, on_delete=models.CASCADE, related_name="+")
+    cursor = models.CharField(max_length=500, help_text="Slack's next_cursor: the page to read next.")
+    oldest = models.CharField(max_length=32, help_text="The scan reads messages after this ts.")
+    newest = models.CharField(max_length=32, blank=True, help_text="The newest message ts seen so far.")
+    pages = models.PositiveIntegerField(default=0, help_text="Pages read by this scan so far.")
+    runs = models.PositiveIntegerField(default=0)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="Rate limited: resume after this.")
+    started_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "channel scan in progress"
+        verbose_name_plural = "channel scans in progress"
+
+    def __str__(self) -> str:
+        return f"scan of {self.channel_id}: {self.pages} pages"

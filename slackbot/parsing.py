@@ -97,8 +97,13 @@ def mentions_user(text: str, user_id: str) -> bool:
 
 
 def _unlink(value: str) -> str:
-    """``<https://x/tickets/12|#12>`` -> ``#12``; ``<https://x>`` -> ``https://x``."""
-    return _SLACK_LINK.sub(lambda m: m.group("label") or m.group("target"), value).strip()
+    """``<https://x/tickets/12|#12>`` -> ``#12``; ``<https://x>`` -> ``https://x``.
+
+    Angle brackets left over are dropped, so nested input such as ``<<!channel>>``
+    cannot leave a mention (``<!channel>``) behind after this one pass.
+    """
+    unlinked = _SLACK_LINK.sub(lambda m: m.group("label") or m.group("target"), value)
+    return unlinked.replace("<", "").replace(">", "").strip()
 
 
 def _clean_ticket_id(value: str) -> str:

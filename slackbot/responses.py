@@ -184,24 +184,37 @@ def helpdesk_webhook_handle(*, provider: str, payload: Any, now: datetime) -> in
         ticket_id = str(ticket_id)
     if not isinstance(ticket_id, str) or not ticket_id.strip() or len(ticket_id) > 64:
         raise WebhookPayloadError("ticket_id (string or integer) is required")
-    at = now
-    raw_at = payload.get("responded_at")
-    if raw_at is not None:
-        try:
-            parsed = parse_datetime(raw_at) if isinstance(raw_at, str) else None
-        except ValueError:
-            parsed = None
-        if parsed is None or parsed.tzinfo is None:
-            raise WebhookPayloadError("responded_at must be an ISO 8601 time with a time zone")
-        at = min(parsed, now)
+    at = _responded_at(payload.get("responded_at"), now=now)
     agent = payload.get("agent")
     actor = f"{provider}: {agent}"[:200] if isinstance(agent, str) and agent.strip() else provider
-    changed = 0
-    for ticket in Ticket.objects.filter(
+    tickets = list(Ticket.objects.filter(
         helpdesk_ticket_id=ticket_id.strip().removeprefix("#"),
         state__in=[TicketState.ARMED, TicketState.NO_POLICY],
         channel__response_mode__in=[provider, ResponseMode.WEBHOOK],
-    ).select_related("channel"):
+    ).select_related("channel"))
+    # Checked for every ticket before any changes: a refused body changes nothing.
+    if any(at < ticket.opened_at for ticket in tickets):
+        raise WebhookPayloadError("responded_at is before the ticket was opened")
+    changed = 0
+    for ticket in tickets:
         changed += int(ticket_mark_responded(ticket=ticket, path=ResponsePath.WEBHOOK, actor=actor, at=at))
     logger.info("helpdesk_webhook provider=%s helpdesk_id=%s changed=%s", provider, ticket_id, changed)
     return changed
+
+
+RESPONDED_AT_SKEW = timedelta(minutes=1)  # a helpdesk clock a little ahead of ours is not an error
+
+
+def _responded_at(raw: Any, *, now: datetime) -> datetime:
+    """When the reply happened: now if not given; never in the future, never before the ticket."""
+    if raw is None:
+        return now
+    try:
+        parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise WebhookPayloadError("responded_at must be an ISO 8601 time with a time zone")
+    if parsed > now + RESPONDED_AT_SKEW:
+        raise WebhookPayloadError("responded_at is in the future")
+    return min(parsed, now)

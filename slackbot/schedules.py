@@ -12,7 +12,7 @@ def schedules() -> list[Schedule]:
             task="slackbot.tasks.channel_scan_all",
             every_seconds=60,
             description="Backfill tickets the Events API missed: conversations.history since the "
-            "last message seen, every page.",
+            "last message seen, up to 50 pages per channel per run, carrying on where it stopped.",
         ),
         Schedule(
             name="Poll helpdesks for first replies",

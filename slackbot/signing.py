@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,15 @@ def slack_signature_verify(
 
 
 WEBHOOK_SIGNATURE_HEADER = "X-SlaBuddy-Signature"
+WEBHOOK_TIMESTAMP_HEADER = "X-SlaBuddy-Timestamp"
 ZENDESK_SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
 ZENDESK_TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
 
 
-def webhook_signature(*, secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def webhook_signature(*, secret: str, body: bytes, timestamp: str | None = None) -> str:
+    """``sha256=`` + hex HMAC-SHA256 of ``<timestamp>.<raw body>`` (of the body alone in the legacy form)."""
+    signed = body if timestamp is None else timestamp.encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 def zendesk_webhook_signature(*, secret: str, timestamp: str, body: bytes) -> str:
@@ -71,25 +75,71 @@ def zendesk_webhook_signature(*, secret: str, timestamp: str, body: bytes) -> st
     return base64.b64encode(digest).decode()
 
 
+def _epoch_seconds(raw: str) -> float | None:
+    """Our header: integer Unix seconds. Zendesk's: ISO 8601 (``2026-11-27T10:12:00Z``)."""
+    raw = raw.strip()
+    if raw.isdigit() and len(raw) <= 12:
+        return float(raw)
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.tzinfo is not None else None
+
+
+def _fresh(raw: str, *, max_age_seconds: int, now: float) -> SignatureCheck | None:
+    """None when the timestamp is within the window, else the refusal."""
+    sent_at = _epoch_seconds(raw)
+    if sent_at is None:
+        return SignatureCheck(False, 401, "timestamp is not a time")
+    if abs(now - sent_at) > max_age_seconds:  # replayed (or badly skewed) request
+        return SignatureCheck(False, 403, "timestamp outside the allowed window")
+    return None
+
+
+def _matches(expected: str, given: str) -> bool:
+    return hmac.compare_digest(expected.encode(), given.strip().encode("utf-8", "replace"))
+
+
 def webhook_signature_verify(
     *,
     secret: str | None,
     body: bytes,
     signature: str | None,
+    timestamp: str | None = None,
     zendesk_signature: str | None = None,
     zendesk_timestamp: str | None = None,
+    max_age_seconds: int,
+    allow_legacy: bool = False,
+    now: float | None = None,
 ) -> SignatureCheck:
-    """``X-SlaBuddy-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>``, or Zendesk's own headers."""
+    """SLA Buddy's ``X-SlaBuddy-Signature`` over ``<X-SlaBuddy-Timestamp>.<body>``, or Zendesk's headers.
+
+    Both forms sign a timestamp that must lie within ``max_age_seconds`` of now,
+    so a captured request cannot be replayed later. The old body-only form
+    (no timestamp header) is accepted only when ``allow_legacy`` is set.
+    """
     if not secret:
         return SignatureCheck(False, 403, "HELPDESK_WEBHOOK_SECRET is not configured")
+    current = time.time() if now is None else now
     if signature:
-        expected = webhook_signature(secret=secret, body=body)
-        if hmac.compare_digest(expected.encode(), signature.strip().encode("utf-8", "replace")):
+        if timestamp is None:
+            if not allow_legacy:
+                return SignatureCheck(False, 401, f"missing {WEBHOOK_TIMESTAMP_HEADER}")
+            ok = _matches(webhook_signature(secret=secret, body=body), signature)
+            return _ok() if ok else SignatureCheck(False, 403, "signature mismatch")
+        stale = _fresh(timestamp, max_age_seconds=max_age_seconds, now=current)
+        if stale is not None:
+            return stale
+        if _matches(webhook_signature(secret=secret, body=body, timestamp=timestamp.strip()), signature):
             return _ok()
         return SignatureCheck(False, 403, "signature mismatch")
     if zendesk_signature and zendesk_timestamp:
+        stale = _fresh(zendesk_timestamp, max_age_seconds=max_age_seconds, now=current)
+        if stale is not None:
+            return stale
         expected = zendesk_webhook_signature(secret=secret, timestamp=zendesk_timestamp, body=body)
-        if hmac.compare_digest(expected.encode(), zendesk_signature.strip().encode("utf-8", "replace")):
+        if _matches(expected, zendesk_signature):
             return _ok()
         return SignatureCheck(False, 403, "signature mismatch")
     return SignatureCheck(False, 401, f"missing {WEBHOOK_SIGNATURE_HEADER}")

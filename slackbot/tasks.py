@@ -15,7 +15,7 @@ from slackbot.models import InboundState, SlackInbound
 from slackbot.replies import SlackRetryLater
 from slackbot.responses import helpdesk_poll as poll_helpdesks
 from slackbot.responses import slack_threads_poll as poll_threads
-from slackbot.scan import channel_scan as scan
+from slackbot.scan import channel_scan_run as scan_run
 from tickets.models import WatchedChannel
 
 logger = logging.getLogger("slabuddy.tasks")
@@ -60,17 +60,12 @@ def channel_scan_all() -> int:
 
 @shared_task(name=SCAN_TASK, bind=True, acks_late=True)
 def channel_scan(self, channel_id: int, cursor: str = "", oldest: str = "", newest: str = "") -> str:
+    # cursor/oldest/newest: accepted from tasks queued by an older version; the place an unfinished
+    # scan stopped is now stored in ChannelScanProgress and the next periodic run carries on there.
     channel = WatchedChannel.objects.filter(pk=channel_id, active=True).first()
     if channel is None:
         return "no such channel"
-    result = scan(channel=channel, now=timezone.now(), cursor=cursor, oldest=oldest, newest=newest)
-    if not result.done:
-        # Rate limited (or a very long backlog): resume at the same page later.
-        self.apply_async(
-            args=(channel_id,),
-            kwargs={"cursor": result.cursor, "oldest": result.oldest, "newest": result.newest},
-            countdown=result.retry_after,
-        )
+    result = scan_run(channel=channel, now=timezone.now())
     return f"pages={result.pages} created={result.created} done={result.done}"
 
 

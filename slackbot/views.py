@@ -24,6 +24,7 @@ from slackbot.models import InboundKind
 from slackbot.responses import WebhookPayloadError, helpdesk_webhook_handle
 from slackbot.signing import (
     WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
     ZENDESK_SIGNATURE_HEADER,
     ZENDESK_TIMESTAMP_HEADER,
     SignatureCheck,
@@ -81,10 +82,13 @@ def slack_events(request: HttpRequest) -> HttpResponse:
     if kind != "event_callback":
         return JsonResponse({"ok": True, "ignored": f"type {str(kind)[:50]}"})
     event_id, event = payload.get("event_id"), payload.get("event")
-    if not isinstance(event_id, str) or not event_id or len(event_id) > 150 or not isinstance(event, dict):
+    if not isinstance(event, dict):
         return _error(400, "event_callback needs event_id and event")
     if event.get("type") not in HANDLED_EVENT_TYPES:
+        # Ignored whatever its envelope says: nothing is stored, so no event_id is needed.
         return JsonResponse({"ok": True, "ignored": "event type"})
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 150:
+        return _error(400, "event_callback needs event_id and event")
     _, created = slack_inbound_store(
         key=event_id, kind=InboundKind.EVENT, payload=payload, retry_num=_retry_num(request),
         now=timezone.now(),
@@ -154,8 +158,11 @@ def helpdesk_webhook(request: HttpRequest, provider: str) -> HttpResponse:
         secret=settings.HELPDESK_WEBHOOK_SECRET,
         body=body,
         signature=request.headers.get(WEBHOOK_SIGNATURE_HEADER),
+        timestamp=request.headers.get(WEBHOOK_TIMESTAMP_HEADER),
         zendesk_signature=request.headers.get(ZENDESK_SIGNATURE_HEADER),
         zendesk_timestamp=request.headers.get(ZENDESK_TIMESTAMP_HEADER),
+        max_age_seconds=settings.HELPDESK_WEBHOOK_MAX_AGE_SECONDS,
+        allow_legacy=settings.HELPDESK_WEBHOOK_ALLOW_LEGACY_SIGNATURE,
     )
     if not check.ok:
         logger.warning("helpdesk_webhook_refused provider=%s reason=%s", provider, check.reason)

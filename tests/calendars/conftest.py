@@ -37,7 +37,10 @@ class _Feeds:
 
 
 @pytest.fixture
-def ical_server():
+def ical_server(settings):
+    """A local plain-HTTP feed server on 127.0.0.1: the sync may read it only with both settings on."""
+    settings.CALENDAR_ALLOW_HTTP = True
+    settings.CALENDAR_ALLOW_PRIVATE_ADDRESSES = True
     feeds = _Feeds()
 
     class Handler(BaseHTTPRequestHandler):

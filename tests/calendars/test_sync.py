@@ -97,7 +97,8 @@ def test_a_failed_sync_keeps_the_last_good_data(team, shift_source, ical_server,
     assert ical_server.base_url not in shift_source.last_error  # a secret iCal address stays secret
 
 
-def test_unreachable_feed_is_an_error(team, frozen):
+def test_unreachable_feed_is_an_error(team, frozen, settings):
+    settings.CALENDAR_ALLOW_HTTP = settings.CALENDAR_ALLOW_PRIVATE_ADDRESSES = True
     source = CalendarSourceFactory(ical_url="http://127.0.0.1:9/never.ics", last_success_at=None)
     result = calendar_source_sync(source=source)
     assert not result.ok and "unreachable" in result.error

@@ -1,13 +1,13 @@
 """The pieces around the sync: the beat schedule, the Celery task names, credentials, validation."""
 
 import json
-import urllib.request
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.exceptions import ValidationError
 
+from base.outbound_http import HttpAnswer
 from calendars import ical
 from calendars.factories import EngineerFactory
 from calendars.google import google_http
@@ -54,23 +54,13 @@ def test_service_account_credentials_with_a_delegated_subject(settings, tmp_path
 def test_webcal_addresses_are_fetched_over_https(monkeypatch, settings):
     seen = {}
 
-    class Response:
-        def __enter__(self):
-            return self
+    def fake_get(url, *, deadline_seconds, url_check, address_allowed, **kwargs):
+        seen["url"], seen["deadline"] = url, deadline_seconds
+        return HttpAnswer(status=200, url=url, body=b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
 
-        def __exit__(self, *exc):
-            return False
-
-        def read(self, limit):
-            return b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
-
-    def fake_urlopen(request, timeout):
-        seen["url"], seen["timeout"] = request.full_url, timeout
-        return Response()
-
-    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(ical, "http_get", fake_get)
     ical.ical_fetch(url="webcal://calendar.example.com/private-abc/basic.ics", timeout=7)
-    assert seen == {"url": "https://calendar.example.com/private-abc/basic.ics", "timeout": 7}
+    assert seen == {"url": "https://calendar.example.com/private-abc/basic.ics", "deadline": 7}
 
 
 @pytest.mark.django_db

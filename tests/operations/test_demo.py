@@ -123,7 +123,7 @@ def test_demo_is_not_routed_in_production(tmp_path):
         "SECRET_KEY": "p" * 30 + "0123456789abcdefghijklmnopqrstuvwxyz",
         "ALLOWED_HOSTS": "sla.example.com",
         "SLACK_BOT_TOKEN": "xoxb-real",
-        "SLACK_SIGNING_SECRET": "secret",
+        "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5",
     })
     code = (
         "from django.urls import resolve, Resolver404\n"

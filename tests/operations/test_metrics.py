@@ -117,3 +117,19 @@ def test_production_without_token_only_serves_staff(staff_client):
         assert response.status_code == 403
         assert b"METRICS_TOKEN" in response.content
         assert staff_client.get("/metrics").status_code == 200
+
+
+@pytest.mark.parametrize("authorization", ["Bearer wrong", "Basic c3RhZmY6cHc=", "Bearer "])
+@pytest.mark.parametrize("token", ["s3cret-token", ""])
+def test_a_staff_session_that_also_sends_authorization_can_read(staff_client, authorization, token):
+    """E.g. a browser behind a proxy that adds basic auth: the session still counts, as promised."""
+    with override_settings(METRICS_TOKEN=token, PRODUCTION=True):
+        response = staff_client.get("/metrics", HTTP_AUTHORIZATION=authorization)
+        assert response.status_code == 200
+        assert b"slabuddy_tickets_opened_total" in response.content
+
+
+def test_a_non_staff_session_with_a_wrong_token_is_refused(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("viewer", password="pw-for-tests"))
+    with override_settings(METRICS_TOKEN="s3cret-token", PRODUCTION=True):
+        assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401

@@ -9,6 +9,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PROD_SECRET = "k" * 20 + "abcdefghijklmnopqrstuvwxyz0123456789"
+# A production environment that starts: each weak-value case below changes one variable of it.
+PROD = {
+    "SLABUDDY_MODE": "production",
+    "SECRET_KEY": PROD_SECRET,
+    "ALLOWED_HOSTS": "sla.example.com",
+    "SLACK_BOT_TOKEN": "xoxb-1234-5678-abcdef",
+    "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5",
+}
 
 
 def run_django(env_overrides: dict[str, str], *args: str, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -61,6 +69,35 @@ def test_bad_setting_names_the_variable(env, named, tmp_path):
     assert named in result.stderr.splitlines()[-1]
 
 
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS"),
+        ({"ALLOWED_HOSTS": "sla.example.com, *"}, "ALLOWED_HOSTS"),
+        ({"SLACK_SIGNING_SECRET": "too-short-15chr"}, "SLACK_SIGNING_SECRET"),
+        ({"SLACK_SIGNING_SECRET": " " * 32}, "SLACK_SIGNING_SECRET"),
+        ({"SLACK_SIGNING_SECRET": "\t \t" * 8}, "SLACK_SIGNING_SECRET"),
+        ({"SLACK_BOT_TOKEN": "xoxp-1234-5678-abcdef"}, "SLACK_BOT_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "8f742231b10e8888abcd99yyyzzz85a5"}, "SLACK_BOT_TOKEN"),
+    ],
+    ids=["hosts-star", "hosts-with-star", "secret-short", "secret-spaces", "secret-tabs", "user-token",
+         "not-a-token"],
+)
+def test_production_refuses_weak_values(env, named, tmp_path):
+    result = run_django({**PROD, **env}, "check", tmp_path=tmp_path)
+    assert result.returncode != 0
+    last = result.stderr.splitlines()[-1]
+    assert "ImproperlyConfigured" in last and named in last
+    if named.startswith("SLACK_") and env[named].strip():
+        assert env[named].strip() not in result.stderr  # a secret is named, never quoted
+
+
+def test_production_starts_with_good_values_and_dev_allows_weak_ones(tmp_path):
+    assert run_django(PROD, "check", tmp_path=tmp_path).returncode == 0
+    dev = {"ALLOWED_HOSTS": "*", "SLACK_SIGNING_SECRET": "short", "SLACK_BOT_TOKEN": "xoxb-t"}
+    assert run_django(dev, "check", tmp_path=tmp_path).returncode == 0
+
+
 def test_secret_from_file(tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text("xoxb-from-file\n")
@@ -74,14 +111,7 @@ def test_secret_from_file(tmp_path):
 
 
 def test_check_deploy_is_clean_under_production_settings(tmp_path):
-    env = {
-        "SLABUDDY_MODE": "production",
-        "SECRET_KEY": PROD_SECRET,
-        "ALLOWED_HOSTS": "sla.example.com",
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": "signing-secret",
-    }
-    result = run_django(env, "check", "--deploy", "--fail-level", "WARNING", tmp_path=tmp_path)
+    result = run_django(PROD, "check", "--deploy", "--fail-level", "WARNING", tmp_path=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 

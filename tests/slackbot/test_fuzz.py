@@ -15,8 +15,7 @@ from base.models import OutboxMessage
 from escalation.models import Escalation
 from slackbot.dispatch import slack_inbound_process
 from slackbot.models import SlackInbound
-from slackbot.signing import webhook_signature
-from tests.support.slack_requests import WEBHOOK_SECRET, slack_headers
+from tests.support.slack_requests import hook_headers, slack_headers
 from tickets.models import Ticket, TicketEvent
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +70,7 @@ def post(client, path, body, signed):
     if signed and path.startswith("/slack/"):
         headers = slack_headers(body)
     elif signed:
-        headers = {"HTTP_X_SLABUDDY_SIGNATURE": webhook_signature(secret=WEBHOOK_SECRET, body=body)}
+        headers = hook_headers(body)
     content_type = "application/x-www-form-urlencoded" if "interactions" in path else "application/json"
     return client.post(path, data=body, content_type=content_type, **headers)
 

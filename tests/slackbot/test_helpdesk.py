@@ -145,10 +145,11 @@ def test_poll_marks_replied_tickets_responded(tier, helpdesk):
 
 
 def test_signed_webhook_marks_the_ticket_responded(client, slack_secrets, tier):
-    ticket = make_ticket(tier, ResponseMode.ZENDESK)
+    opened = datetime.now(UTC) - timedelta(hours=1)
+    ticket = make_ticket(tier, ResponseMode.ZENDESK, opened_at=opened)
     other_helpdesk = make_ticket(tier, ResponseMode.FRESHDESK)  # same number, other helpdesk
     response = post_hook(client, "zendesk", {"ticket_id": 4711, "agent": "Ana",
-                                             "responded_at": "2026-11-27T10:12:00+00:00"})
+                                             "responded_at": (opened + timedelta(minutes=12)).isoformat()})
     assert response.status_code == 200 and response.json() == {"ok": True, "responded": 1}
     ticket.refresh_from_db()
     other_helpdesk.refresh_from_db()
@@ -169,7 +170,7 @@ def test_webhook_channel_mode_accepts_either_provider(client, slack_secrets, tie
 def test_zendesk_native_signature_is_accepted(client, slack_secrets, tier):
     ticket = make_ticket(tier, ResponseMode.ZENDESK)
     body = json.dumps({"ticket_id": "4711"}).encode()
-    stamp = "2026-11-27T10:12:00Z"
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     headers = {"HTTP_X_ZENDESK_WEBHOOK_SIGNATURE": zendesk_webhook_signature(
         secret=WEBHOOK_SECRET, timestamp=stamp, body=body),
         "HTTP_X_ZENDESK_WEBHOOK_SIGNATURE_TIMESTAMP": stamp}
@@ -180,10 +181,11 @@ def test_zendesk_native_signature_is_accepted(client, slack_secrets, tier):
 
 @pytest.mark.parametrize(("headers", "status"), [
     ({}, 401),
-    ({"HTTP_X_SLABUDDY_SIGNATURE": "sha256=00"}, 403),
+    ({"HTTP_X_SLABUDDY_SIGNATURE": "sha256=00", "HTTP_X_SLABUDDY_TIMESTAMP": "now"}, 403),
     ({"HTTP_X_ZENDESK_WEBHOOK_SIGNATURE": "AAAA", "HTTP_X_ZENDESK_WEBHOOK_SIGNATURE_TIMESTAMP": "1"}, 403),
 ])
 def test_unsigned_or_forged_webhooks_change_nothing(client, slack_secrets, tier, headers, status):
+    headers = {k: str(int(time.time())) if v == "now" else v for k, v in headers.items()}
     ticket = make_ticket(tier, ResponseMode.ZENDESK)
     assert post_hook(client, "zendesk", {"ticket_id": "4711"}, headers=headers).status_code == status
     ticket.refresh_from_db()

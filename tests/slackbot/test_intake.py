@@ -22,7 +22,7 @@ def helpdesk_message(ts: str) -> dict:
 
 
 @pytest.mark.django_db
-def test_intake_creates_arms_and_records_once(channel):
+def test_intake_creates_arms_and_records_once(channel, fake_slack):
     now = datetime.now(UTC)
     message = helpdesk_message(f"{now.timestamp() - 60:.6f}")
     first = ticket_intake_message(channel=channel, message=message, source="events", now=now,
@@ -46,7 +46,7 @@ def test_not_a_ticket_writes_nothing(channel):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_sightings_make_one_ticket(channel):
+def test_concurrent_sightings_make_one_ticket(channel, fake_slack):
     """Events and scans on several workers racing for the same message."""
     now = datetime.now(UTC)
     message = helpdesk_message(f"{now.timestamp() - 30:.6f}")
@@ -139,10 +139,20 @@ def test_slack_signature_failures(overrides, status):
 
 def test_webhook_signature_round_trip():
     body = b'{"ticket_id": "1"}'
-    good = webhook_signature(secret="s", body=body)
-    assert webhook_signature_verify(secret="s", body=body, signature=good).ok
-    assert not webhook_signature_verify(secret="s", body=body + b" ", signature=good).ok
-    assert webhook_signature_verify(secret="s", body=body, signature=None).status == 401
+    good = webhook_signature(secret="s", body=body, timestamp="1700000000")
+
+    def check(**kwargs):
+        args = {"secret": "s", "body": body, "signature": good, "timestamp": "1700000000",
+                "max_age_seconds": 300, "now": 1700000100, **kwargs}
+        return webhook_signature_verify(**args)
+
+    assert check().ok
+    assert not check(body=body + b" ").ok
+    assert check(signature=None).status == 401
+    assert check(now=1700000301).status == 403
+    legacy = webhook_signature(secret="s", body=body)
+    assert check(signature=legacy, timestamp=None).status == 401
+    assert check(signature=legacy, timestamp=None, allow_legacy=True).ok
 
 
 def test_signature_check_takes_constant_time_compare(monkeypatch):

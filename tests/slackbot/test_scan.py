@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -138,19 +138,22 @@ def test_server_error_is_retried_later(channel, small_pages):
     assert not result.done and result.retry_after > 0
 
 
-def test_scan_task_reschedules_instead_of_sleeping(channel, small_pages, monkeypatch):
+def test_scan_task_never_sleeps_on_a_rate_limit(channel, small_pages, monkeypatch):
     from slackbot import tasks
+    from slackbot.models import ChannelScanProgress
 
     add_tickets(small_pages, 3)
     small_pages.fail_next("conversations.history", status=429, retry_after=11)
-    scheduled = []
-    monkeypatch.setattr(tasks.channel_scan, "apply_async", lambda **kw: scheduled.append(kw))
+    queued = []
+    monkeypatch.setattr(tasks.channel_scan, "apply_async", lambda *a, **kw: queued.append(kw))
     started = time.monotonic()
     tasks.channel_scan(channel.pk)
     assert time.monotonic() - started < 5
-    assert scheduled and scheduled[0]["countdown"] == 11
-    assert scheduled[0]["args"] == (channel.pk,)
-    tasks.channel_scan(channel.pk, **scheduled[0]["kwargs"])
+    assert queued == []  # the next periodic run carries on, after Retry-After
+    progress = ChannelScanProgress.objects.get(channel=channel)
+    earlier = progress.not_before - timedelta(seconds=11)  # as if Retry-After had passed
+    ChannelScanProgress.objects.filter(pk=progress.pk).update(not_before=earlier)
+    tasks.channel_scan(channel.pk)
     assert Ticket.objects.count() == 3
 
 

@@ -135,6 +135,26 @@ def test_unhashable_event_type_is_not_a_crash(client, slack_secrets):
     assert SlackInbound.objects.count() == 0
 
 
+@pytest.mark.parametrize("event_id", [None, "", 5])
+def test_an_ignored_event_type_without_event_id_is_acknowledged(client, slack_secrets, event_id):
+    event = {"type": "reaction_added", "user": "U1", "reaction": "eyes",
+             "item": {"type": "message", "channel": "C1", "ts": now_ts()}}
+    payload = {k: v for k, v in event_callback(event).items() if k != "event_id"}
+    if event_id is not None:
+        payload["event_id"] = event_id
+    response = post_event(client, payload)
+    assert response.status_code == 200 and response.json()["ignored"] == "event type"
+    assert SlackInbound.objects.count() == 0
+
+
+@pytest.mark.parametrize("event_type", ["message", "app_mention"])
+def test_a_handled_event_without_event_id_is_400(client, slack_secrets, event_type):
+    payload = {k: v for k, v in event_callback({**helpdesk_message(), "type": event_type}).items()
+               if k != "event_id"}
+    assert post_event(client, payload).status_code == 400
+    assert SlackInbound.objects.count() == 0
+
+
 def test_unhandled_event_types_are_acknowledged_not_stored(client, slack_secrets):
     event = {"type": "reaction_added", "user": "U1", "reaction": "eyes",
              "item": {"type": "message", "channel": "C1", "ts": now_ts()}}

@@ -5,15 +5,16 @@ Import these helpers in tests; the fixtures that use them live in conftest files
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from base.fake_slack import BOT_USER_ID
 from slackbot.models import InboundState, SlackInbound
-from slackbot.signing import webhook_signature
 from slackbot.tasks import slack_inbound_process
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # Slack's documented example secret
@@ -102,8 +103,29 @@ def process_pending():
         slack_inbound_process(inbound.pk)
 
 
+def hook_headers(body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> dict:
+    """SLA Buddy's webhook signature: HMAC-SHA256 of ``<timestamp>.<raw body>``, as README.md documents."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"HTTP_X_SLABUDDY_TIMESTAMP": stamp, "HTTP_X_SLABUDDY_SIGNATURE": f"sha256={digest}"}
+
+
+def legacy_hook_headers(body: bytes, *, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
+    """The old body-only form, accepted only with HELPDESK_WEBHOOK_ALLOW_LEGACY_SIGNATURE."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"HTTP_X_SLABUDDY_SIGNATURE": f"sha256={digest}"}
+
+
+def zendesk_hook_headers(body: bytes, *, secret: str = WEBHOOK_SECRET, at: datetime | None = None) -> dict:
+    """Zendesk's own signing: base64(HMAC-SHA256(secret, timestamp + body)), an ISO 8601 timestamp."""
+    stamp = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    digest = hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest()
+    return {"HTTP_X_ZENDESK_WEBHOOK_SIGNATURE": base64.b64encode(digest).decode(),
+            "HTTP_X_ZENDESK_WEBHOOK_SIGNATURE_TIMESTAMP": stamp}
+
+
 def post_hook(client, provider, payload, *, secret=WEBHOOK_SECRET, headers=None):
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     if headers is None:
-        headers = {"HTTP_X_SLABUDDY_SIGNATURE": webhook_signature(secret=secret, body=body)}
+        headers = hook_headers(body, secret=secret)
     return client.post(f"/hooks/helpdesk/{provider}", data=body, content_type="application/json", **headers)

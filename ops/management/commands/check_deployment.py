@@ -18,7 +18,7 @@ from django_celery_beat.models import PeriodicTask
 from slack_sdk.errors import SlackApiError
 
 from base.slack_api import slack_client
-from calendars.models import Engineer, Role
+from calendars.models import CalendarSource, Engineer, Role
 from calendars.targets import TargetKind
 from escalation.models import EscalationStep, step_page_errors
 from ops import health
@@ -221,6 +221,13 @@ class Checker:
             )
         else:
             self.add(OK, "calendars", status["detail"])
+        for source in CalendarSource.objects.filter(active=True).exclude(sync_warnings="").order_by("name"):
+            self.add(
+                WARNING,
+                "calendars",
+                f"“{source.name}”: the last sync skipped what it could not read, keeping its last good "
+                f"data: {'; '.join(source.sync_warnings.splitlines())} Fix the event in the calendar.",
+            )
 
     def channels_and_slack(self) -> None:
         channels = list(WatchedChannel.objects.filter(active=True).select_related("tier"))
