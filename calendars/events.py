@@ -20,3 +20,4 @@ class FetchedEvent:
     ends_at: datetime
     all_day: bool = False
     attendees: list[str] = field(default_factory=list)  # lower-case emails of non-declining attendees
+    time_zone: str = ""  # the zone all-day and floating times were read in (holiday dates use it)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
@@ -78,6 +78,8 @@ def ical_events(
             start, end = occurrence.start, occurrence.end
         except (icalendar.InvalidCalendar, icalendar.IncompleteComponent):
             continue
+        if not isinstance(start, datetime) and not isinstance(end, datetime) and end <= start:
+            end = start + timedelta(days=1)  # all-day with DTEND = DTSTART (holiday exports): one day
         starts_at, ends_at = _aware(start, tz), _aware(end, tz)
         if ends_at <= starts_at:
             continue
@@ -91,6 +93,7 @@ def ical_events(
                 ends_at=ends_at,
                 all_day=not isinstance(start, datetime),
                 attendees=_emails(occurrence),
+                time_zone=str(tz),
             )
         )
     return events

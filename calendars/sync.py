@@ -17,9 +17,10 @@ from django.utils import timezone
 
 from calendars.events import FetchedEvent
 from calendars.google import google_events_list
+from calendars.holiday_feed import holiday_dates, holiday_dates_replace, holiday_window
 from calendars.ical import ical_events, ical_fetch
 from calendars.matching import EngineerDirectory, event_match
-from calendars.models import CalendarInterval, CalendarSource, SourceKind
+from calendars.models import CalendarInterval, CalendarSource, Purpose, SourceKind
 from calendars.patterns import compile_patterns
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ def calendar_source_fetch(
 
 def calendar_source_sync(*, source: CalendarSource, now: datetime | None = None, http=None) -> SyncResult:
     now = now or timezone.now()
-    time_min, time_max = now - WINDOW_BACK, now + WINDOW_AHEAD
+    holidays = source.purpose == Purpose.HOLIDAYS
+    time_min, time_max = holiday_window(now) if holidays else (now - WINDOW_BACK, now + WINDOW_AHEAD)
     CalendarSource.objects.filter(pk=source.pk).update(last_attempt_at=now)
     try:
         fetched = calendar_source_fetch(source=source, time_min=time_min, time_max=time_max, http=http)
@@ -64,6 +66,8 @@ def calendar_source_sync(*, source: CalendarSource, now: datetime | None = None,
         log.warning("calendar source %s (%s) failed to sync: %s", source.pk, source.name, error)
         CalendarSource.objects.filter(pk=source.pk).update(last_error=error, last_error_at=now)
         return SyncResult(ok=False, error=error)
+    if holidays:
+        return _holidays_store(source=source, fetched=fetched, time_min=time_min, time_max=time_max, now=now)
 
     patterns = compile_patterns(source.patterns())
     directory = EngineerDirectory()
@@ -105,6 +109,21 @@ def calendar_source_sync(*, source: CalendarSource, now: datetime | None = None,
             last_success_at=now, last_error="", last_event_count=len(fetched), last_unmatched_count=unmatched
         )
     return SyncResult(ok=True, events=len(fetched), unmatched=unmatched)
+
+
+def _holidays_store(
+    *, source: CalendarSource, fetched: list[FetchedEvent], time_min: datetime, time_max: datetime,
+    now: datetime,
+) -> SyncResult:
+    """A holiday source keeps dates, not intervals (calendars/holiday_feed.py)."""
+    dates = holiday_dates(fetched, default_tz=source.time_zone)
+    with transaction.atomic():
+        CalendarSource.objects.select_for_update().filter(pk=source.pk).first()
+        holiday_dates_replace(source=source, dates=dates, time_min=time_min, time_max=time_max, now=now)
+        CalendarSource.objects.filter(pk=source.pk).update(
+            last_success_at=now, last_error="", last_event_count=len(fetched), last_unmatched_count=0
+        )
+    return SyncResult(ok=True, events=len(fetched))
 
 
 def calendar_sources_sync(*, now: datetime | None = None) -> dict[int, SyncResult]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from escalation.clock import ClockKind
 from escalation.models import DEFAULT_SNOOZE_MINUTES, SlaPolicy
 
 
@@ -29,6 +30,7 @@ class LevelPlan:
     engineer_id: int | None
     message_template: str
     step_id: int | None
+    outside_hours: bool = False
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,16 @@ class PolicySnapshot:
     name: str
     snooze_minutes: int
     levels: tuple[LevelPlan, ...]
+    clock: str = ClockKind.CALENDAR
+    first_response_target: timedelta | None = None  # None: the first level's delay
+    snoozes_extend_target: bool = False
+
+    @property
+    def target(self) -> timedelta | None:
+        """The first-response target, on the policy's clock (None without levels or a target)."""
+        if self.first_response_target is not None:
+            return self.first_response_target
+        return self.levels[0].delay if self.levels else None
 
 
 def policy_snapshot(policy: SlaPolicy | None) -> PolicySnapshot:
@@ -53,7 +65,16 @@ def policy_snapshot(policy: SlaPolicy | None) -> PolicySnapshot:
             engineer_id=step.engineer_id,
             message_template=step.message_template,
             step_id=step.pk,
+            outside_hours=step.outside_hours,
         )
         for step in policy.steps.order_by("level")
     )
-    return PolicySnapshot(policy.pk, str(policy), policy.snooze_minutes, levels)
+    return PolicySnapshot(
+        policy.pk,
+        str(policy),
+        policy.snooze_minutes,
+        levels,
+        clock=policy.clock,
+        first_response_target=policy.first_response_target,
+        snoozes_extend_target=policy.snoozes_extend_target,
+    )
