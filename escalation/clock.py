@@ -108,8 +108,8 @@ def _local_date(wall_us: int) -> date:
 
 def _segments(hours: OpenHours, start: int, until: int | None) -> Iterator[tuple[int, int]]:
     """Open stretches [a, b) in UTC microseconds, in order, from ``start`` on (clipped to it),
-    touching stretches joined. Stops at ``until``; without one, raises ClockError after
-    SEARCH_DAYS of closed time."""
+    touching stretches joined within a day's chunk. Stops at ``until``; without one, raises
+    ClockError after SEARCH_DAYS of closed time."""
     zone = hours.zone
     chunk = start
     pending: tuple[int, int] | None = None
@@ -127,21 +127,19 @@ def _segments(hours: OpenHours, start: int, until: int | None) -> Iterator[tuple
                     b = min(day * _DAY + high, wall_end) - offset
                     if a >= b:
                         continue
+                    last_open = b
                     if pending is not None and a <= pending[1]:
                         pending = (pending[0], max(pending[1], b))
                         continue
                     if pending is not None:
                         yield pending
                     pending = (a, b)
-                    last_open = b
         chunk = chunk_end
-        if pending is not None and pending[1] < chunk:
-            yield pending  # nothing later can join it
+        if pending is not None:
+            yield pending  # at most a day long: callers get open time as it comes
             pending = None
         if until is None and chunk - last_open > SEARCH_DAYS * _DAY:
             raise ClockError(f"no open time within {SEARCH_DAYS} days: check the business hours and holidays")
-    if pending is not None:
-        yield pending
 
 
 def open_at(hours: OpenHours, at: datetime) -> bool:
