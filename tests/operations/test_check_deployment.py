@@ -151,3 +151,15 @@ def test_production_settings_without_metrics_token_or_flower_auth_are_warned(hea
     assert "FLOWER_BASIC_AUTH is not set" in warnings
     if settings.DATABASE_IS_SQLITE:
         assert "DATABASE_URL is SQLite" in warnings
+
+
+def test_a_business_clock_without_hours_is_warned(healthy):
+    teams = SlaPolicy.objects.get(tier__name="Teams", priority="")
+    teams.clock = "business"
+    teams.save()
+    status, output = _run("--offline")
+    assert status == 0
+    assert any("Teams default counts business hours, but tier Teams has neither business hours nor holidays"
+               in line for line in _lines(output, "WARNING"))
+    Tier.objects.filter(name="Teams").update(business_hours={"mon-fri": ["09:00-18:00"]})
+    assert "counts business hours" not in _run("--offline")[1]
