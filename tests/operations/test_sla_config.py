@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -228,3 +229,13 @@ def test_every_problem_is_listed_and_broken_yaml_is_refused(tmp_path):
         run("import", write(tmp_path, "tiers: [{name: A"))
     with pytest.raises(CommandError, match="Cannot read"):
         run("import", str(tmp_path / "missing.yaml"))
+
+
+def test_the_readme_example_is_a_valid_file(tmp_path):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Policy as code"):]
+    example = section[section.index("```yaml") + len("```yaml"):]
+    example = example[: example.index("```")]
+    changes = run("import", write(tmp_path, example), "--dry-run")
+    assert "update policy Teams (default): clock 'calendar' -> 'business'" in changes
+    assert "create channel #teams-support (C0TEAMS01)" in changes
