@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from escalation.clock import CALENDAR, Clock, ClockKind, clock_for
+from escalation.models import TicketSla
 from escalation.policy import LevelPlan, PolicySnapshot
 from tickets.hours import OpenHours
 from tickets.models import Tier
@@ -54,3 +55,18 @@ def tier_sla_plan(*, snapshot: PolicySnapshot, tier: Tier, opened_at: datetime) 
     """``sla_plan`` with the tier's hours around ``opened_at`` (what arming and the preview use)."""
     hours = tier_open_hours(tier, around=opened_at) if snapshot.clock == ClockKind.BUSINESS else None
     return sla_plan(snapshot=snapshot, opened_at=opened_at, hours=hours)
+
+
+def ticket_clock(sla: TicketSla | None, *, tier: Tier, now: datetime) -> Clock:
+    """A ticket's clock with the tier's hours as they are now: a schedule or holiday edited
+    after arming applies to snoozes (and later pauses) from then on."""
+    if sla is None or sla.clock != ClockKind.BUSINESS:
+        return CALENDAR
+    return clock_for(kind=sla.clock, hours=tier_open_hours(tier, around=now))
+
+
+def ticket_armed_clock(sla: TicketSla) -> Clock:
+    """A ticket's clock with the hours it was armed with (``TicketSla.hours``): for measuring
+    its open time afterwards (reports, replays) without depending on later edits."""
+    hours = OpenHours.from_json(sla.hours) if sla.clock == ClockKind.BUSINESS and sla.hours else None
+    return clock_for(kind=sla.clock, hours=hours)

@@ -9,13 +9,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from base.tasks_by_name import tasks_revoke_on_commit
-from escalation.clock import CALENDAR, Clock, ClockKind, clock_for
+from escalation.clock import Clock
 from escalation.models import DEFAULT_SNOOZE_MINUTES, Escalation, SnoozeRequest, TicketSla
-from escalation.planning import level_clock
+from escalation.planning import level_clock, ticket_clock
 from escalation.queueing import escalations_queue_within_horizon
 from escalation.transitions import EscalationState
 from tickets.models import Ticket, TicketEventKind, TicketState
-from tickets.tier_hours import tier_open_hours
 from tickets.timeline import timeline_record
 
 
@@ -30,15 +29,6 @@ class SnoozeResult:
     snooze_minutes: int
     due_times: dict[int, datetime] = field(default_factory=dict)
     breach_at: datetime | None = None  # the ticket's breach time after the call
-
-
-def ticket_current_clock(ticket: Ticket, sla: TicketSla | None, *, now: datetime) -> Clock:
-    """The ticket's clock with the tier's hours as they are now: a schedule or holiday edited
-    after arming applies to snoozes from then on (the due times already set stay)."""
-    if sla is None or sla.clock != ClockKind.BUSINESS:
-        return CALENDAR
-    tier = Ticket.objects.select_related("channel__tier").get(pk=ticket.pk).channel.tier
-    return clock_for(kind=sla.clock, hours=tier_open_hours(tier, around=now))
 
 
 def _pending_due_times(ticket_id: int) -> dict[int, datetime]:
@@ -61,7 +51,9 @@ def ticket_snooze(
     """Move every pending level by the ticket's snooze minutes, once per request key."""
     now = now or timezone.now()
     with transaction.atomic():
-        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        locked = (
+            Ticket.objects.select_for_update(of=("self",)).select_related("channel__tier").get(pk=ticket.pk)
+        )
         minutes = ticket_snooze_minutes(locked.pk)
         try:
             with transaction.atomic():
@@ -80,7 +72,7 @@ def ticket_snooze(
             return SnoozeResult(False, False, minutes, {})
         delta = timedelta(minutes=minutes)
         sla = TicketSla.objects.filter(ticket=locked).first()
-        clock = ticket_current_clock(locked, sla, now=now)
+        clock = ticket_clock(sla, tier=locked.channel.tier, now=now)
         moved: list[Escalation] = []
         old_task_ids: list[str] = []
         for row in Escalation.objects.filter(ticket=locked, state=EscalationState.PENDING):

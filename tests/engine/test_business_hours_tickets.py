@@ -8,6 +8,7 @@ import pytest
 
 from escalation.arming import ticket_arm
 from escalation.models import TicketSla
+from escalation.planning import ticket_armed_clock, ticket_clock
 from escalation.snooze import ticket_snooze
 from tests.support.engine import fire, rows
 from tickets.factories import TicketFactory, WatchedChannelFactory
@@ -160,3 +161,16 @@ def test_seeded_tiers_stay_around_the_clock(db):
     ticket_arm(ticket=ticket, now=FRIDAY_EVENING)
     assert [row.due_at - FRIDAY_EVENING for row in rows(ticket)] == [
         timedelta(hours=h) for h in (1, 3, 6, 12)]
+
+
+def test_a_ticket_measures_its_open_time_on_the_hours_it_was_armed_with(teams_business):
+    ticket = open_ticket(teams_business)
+    ticket_arm(ticket=ticket, now=FRIDAY_EVENING)
+    teams_business.tier.business_hours = {"mon-sun": ["00:00-24:00"]}
+    teams_business.tier.save()
+    sla = TicketSla.objects.get(ticket=ticket)
+    armed = ticket_armed_clock(sla)
+    # Friday 17:30 to Monday 10:00: 30 min on Friday and 1 h on Monday, whatever the tier says now.
+    assert armed.between(FRIDAY_EVENING, berlin(2026, 11, 30, 10, 0)) == timedelta(hours=1, minutes=30)
+    now = ticket_clock(sla, tier=teams_business.tier, now=FRIDAY_EVENING)
+    assert now.between(FRIDAY_EVENING, berlin(2026, 11, 30, 10, 0)) == timedelta(hours=64, minutes=30)
