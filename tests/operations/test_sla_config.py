@@ -239,3 +239,18 @@ def test_the_readme_example_is_a_valid_file(tmp_path):
     changes = run("import", write(tmp_path, example), "--dry-run")
     assert "update policy Teams (default): clock 'calendar' -> 'business'" in changes
     assert "create channel #teams-support (C0TEAMS01)" in changes
+
+
+def test_a_file_that_conflicts_with_the_database_writes_nothing(tmp_path):
+    Engineer.objects.create(name="Bob", email="bob@example.com", slack_user_id="U0BOB0001")
+    text = ("tiers: [{name: Fresh}]\n"
+            "engineers: [{name: Bobby, email: bobby@example.com, slack_id: U0BOB0002},"
+            " {name: Robert, email: bob@example.com, slack_id: U0BOB0002}]")
+    with pytest.raises(CommandError) as refused:
+        run("import", write(tmp_path, text))
+    assert "slack_id" in str(refused.value)  # the file itself names U0BOB0002 twice
+    text = "tiers: [{name: Fresh}]\nengineers: [{name: Robert, email: rob@example.com, slack_id: U0BOB0001}]"
+    Engineer.objects.create(name="Rob", email="rob@example.com")
+    with pytest.raises(CommandError, match="conflicts with the database, nothing was written"):
+        run("import", write(tmp_path, text))
+    assert not Tier.objects.filter(name="Fresh").exists()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 from django.core.management.base import BaseCommand, CommandError
+from django.db import IntegrityError
 
 from ops.sla_config.exporting import config_dump, config_export
 from ops.sla_config.importing import config_apply, known_references
@@ -56,7 +57,10 @@ class Command(BaseCommand):
         except ConfigInvalid as invalid:
             lines = "\n".join(f"  {error}" for error in invalid.errors)
             raise CommandError(f"{file} was refused, nothing was written:\n{lines}") from None
-        changes = config_apply(config, dry_run=dry_run)
+        try:
+            changes = config_apply(config, dry_run=dry_run)
+        except IntegrityError as exc:  # e.g. an engineer's Slack id already belongs to another engineer
+            raise CommandError(f"{file} conflicts with the database, nothing was written: {exc}") from None
         if not changes:
             self.stdout.write("No changes: the database already matches the file.")
             return
