@@ -56,12 +56,12 @@ class SlaPolicyAdmin(admin.ModelAdmin):
               "snoozes_extend_target", "active", "preview")
 
     @admin.display(description="preview (saved policy)")
-    def preview(self, obj: SlaPolicy) -> SafeString:
+    def preview(self, obj: SlaPolicy) -> SafeString | str:
         """When the levels would fire: the same code that arms tickets (escalation/planning.py)."""
         if obj.pk is None:
-            return format_html("Save the policy to preview it.")
+            return "Save the policy to preview it."
         if not obj.steps.exists():
-            return format_html("No steps yet.")
+            return "No steps yet."
         now = timezone.now()
         return format_html(
             "{}{}",
