@@ -4,6 +4,7 @@
     python -m bench.escalation_lag --flush-midway       # broker flushed and worker killed mid-run
     python -m bench.escalation_lag --tickets 10000 --due-tickets 2000   # + 8,000 armed far ahead
     python -m bench.escalation_lag --tickets 10000      # 10,000 falling due (long: N / rate s)
+    python -m bench.escalation_lag --clock business     # levels counted on business hours
 
 Runs against PostgreSQL and Redis (``DATABASE_URL``, ``CELERY_BROKER_URL``;
 defaults: database ``slabuddy_bench`` on 127.0.0.1 (created and migrated if
@@ -30,12 +31,19 @@ holds the delayed tasks, and main process + pool). With ``--flush-midway``,
 halfway through the due window the broker's Redis database is flushed and
 the worker is killed with SIGKILL and restarted: every queued, unacknowledged
 and in-memory task is gone and the sweeper must fire what they would have.
+
+With ``--clock business`` the bench policy counts business hours (Europe/Berlin):
+the tier is closed for the hour before the first level falls due and open
+otherwise, and every ticket opened before that closed hour, so each level's
+due time is computed through it by the business clock at arming (the same due
+times as the calendar run, reached the other way). The seeded tiers stay 24/7.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import signal
@@ -76,6 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="worker pool processes (default: the number of CPUs)")
     parser.add_argument("--flush-midway", action="store_true",
                         help="halfway: FLUSHDB the broker and SIGKILL + restart the worker")
+    parser.add_argument("--clock", choices=("calendar", "business"), default="calendar",
+                        help="the bench policy's clock (default calendar); business: levels counted "
+                        "through a closed hour of the tier's business hours")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     return parser.parse_args(argv)
 
@@ -233,6 +244,29 @@ class RssSampler(threading.Thread):
 # --- the run ---------------------------------------------------------------------
 
 
+def closed_hour_schedule(closed_until: datetime, zone) -> dict[str, list[str]]:
+    """A weekly schedule open around the clock except the hour before ``closed_until``
+    (a whole minute), in the tier's zone."""
+    from tickets.hours import DAYS, MINUTES_PER_DAY, interval_text
+
+    start, end = (closed_until - timedelta(hours=1)).astimezone(zone), closed_until.astimezone(zone)
+    closed: dict[int, list[tuple[int, int]]] = {}
+    first = start.hour * 60 + start.minute
+    last = end.hour * 60 + end.minute
+    if start.date() == end.date():
+        closed[start.weekday()] = [(first, last)]
+    else:  # the hour spans midnight
+        closed[start.weekday()] = [(first, MINUTES_PER_DAY)]
+        if last:
+            closed[end.weekday()] = [(0, last)]
+    schedule: dict[str, list[str]] = {}
+    for weekday, day in enumerate(DAYS):
+        shut = closed.get(weekday, [])
+        edges = [0] + [m for gap in shut for m in gap] + [MINUTES_PER_DAY]
+        schedule[day] = [interval_text((a, b)) for a, b in zip(edges[::2], edges[1::2], strict=True) if b > a]
+    return schedule
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -271,9 +305,19 @@ def main(argv: list[str] | None = None) -> dict:
     # A clean slate: the bench's own tier, channels and tickets; an empty broker db.
     tier, _ = Tier.objects.get_or_create(name="Bench")
     Ticket.objects.filter(channel__tier=tier).delete()
+    tier.time_zone, tier.business_hours = "Europe/Berlin", None  # around the clock until the due tickets
+    tier.save()
     policy, _ = SlaPolicy.objects.get_or_create(tier=tier, priority="", defaults={"name": "Bench"})
+    policy.clock = options.clock
+    policy.save()
     policy.steps.all().delete()
     first_delay = timedelta(minutes=10)
+    closed = timedelta(0)
+    if options.clock == "business":
+        # Every due ticket must open before the closed hour: level 1 counts longer than the due window.
+        window = min(options.tickets, options.due_tickets or options.tickets) / options.rate
+        first_delay = max(first_delay, timedelta(minutes=math.ceil((window + 120) / 60)))
+        closed = timedelta(hours=1)
     for level, delay in enumerate(
         (first_delay, first_delay + timedelta(seconds=options.gap), timedelta(hours=6)), start=1
     ):
@@ -352,11 +396,23 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"armed {n - due_n} tickets due in 6 h in {seconds:.1f} s", flush=True)
         # Level 1 of the due tickets falls due at --rate per second from first_due on.
         first_due = datetime.now(UTC) + timedelta(seconds=options.lead)
+        if options.clock == "business":
+            # Closed for the hour up to the first due minute; each ticket opened an hour earlier
+            # than on the calendar clock, so its open time runs through the closed hour.
+            tier.business_hours = closed_hour_schedule(first_due.replace(second=0, microsecond=0), tier.zone)
+            tier.save()
         arm_seconds = create_and_arm(
-            range(due_n), lambda i: first_due + timedelta(seconds=i / options.rate) - first_delay
+            range(due_n), lambda i: first_due + timedelta(seconds=i / options.rate) - first_delay - closed
         )
         late_armed = Escalation.objects.filter(ticket__channel__tier=tier, level=1,
                                                due_at__lt=datetime.now(UTC)).count()
+        # Wall time from opening to level 1: the delay, plus the closed hour on a business clock.
+        waits = sorted({
+            round((due - opened).total_seconds())
+            for due, opened in Escalation.objects.filter(
+                ticket__channel__tier=tier, level=1, due_at__lt=first_due + timedelta(hours=1)
+            ).values_list("due_at", "ticket__opened_at")
+        })
         print(f"armed {due_n} tickets in {arm_seconds:.1f} s ({late_armed} level-1 rows already due "
               f"when arming finished)", flush=True)
 
@@ -424,6 +480,8 @@ def main(argv: list[str] | None = None) -> dict:
             "sweep_seconds": options.sweep_seconds,
             "concurrency": options.concurrency,
             "flush_midway": options.flush_midway,
+            "clock": options.clock,
+            "level1_wait_after_opening_s": waits,
             "arm_seconds": round(arm_seconds, 1),
             "lag_p50_s": round(statistics.median(lags), 3) if lags else None,
             "lag_p99_s": round(percentile(lags, 0.99), 3) if lags else None,

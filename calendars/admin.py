@@ -10,6 +10,7 @@ from calendars.models import (
     CalendarInterval,
     CalendarSource,
     Engineer,
+    HolidayDate,
     RosterOverride,
     SourceKind,
     UnmatchedEvent,
@@ -175,6 +176,22 @@ class UnmatchedEventAdmin(_ReadOnlyIntervalAdmin):
 
     list_display = ("title", "unmatched_name", "attendees", "starts_at", "ends_at", "source")
     list_filter = ("source", "purpose")
+
+
+@admin.register(HolidayDate)
+class HolidayDateAdmin(admin.ModelAdmin):
+    """Closed days read from holiday calendar sources; replaced by every sync."""
+
+    list_display = ("date", "name", "source", "synced_at")
+    list_filter = ("source",)
+    search_fields = ("name",)
+    date_hierarchy = "date"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(RosterOverride)

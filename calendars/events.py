@@ -20,6 +20,7 @@ class FetchedEvent:
     ends_at: datetime
     all_day: bool = False
     attendees: list[str] = field(default_factory=list)  # lower-case emails of non-declining attendees
+    time_zone: str = ""  # the zone all-day and floating times were read in (holiday dates use it)
 
 
 @dataclass(frozen=True)

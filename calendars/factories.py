@@ -7,6 +7,7 @@ from calendars.models import (
     CalendarInterval,
     CalendarSource,
     Engineer,
+    HolidayDate,
     MatchedBy,
     OverrideKind,
     Purpose,
@@ -69,3 +70,13 @@ class RosterOverrideFactory(factory.django.DjangoModelFactory):
     kind = OverrideKind.OFF_SHIFT
     starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1))
     ends_at = factory.LazyAttribute(lambda o: o.starts_at + timedelta(days=1))
+
+
+class HolidayDateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = HolidayDate
+
+    source = factory.SubFactory(CalendarSourceFactory, purpose=Purpose.HOLIDAYS)
+    date = factory.Sequence(lambda n: timezone.now().date() + timedelta(days=n + 1))
+    name = "Public holiday"
+    synced_at = factory.LazyFunction(timezone.now)

@@ -171,6 +171,7 @@ def google_event_parse(item: dict, calendar_tz: ZoneInfo) -> FetchedEvent | None
         ends_at=ends_at,
         all_day=all_day,
         attendees=attendees,
+        time_zone=str(calendar_tz),
     )
 
 

@@ -152,6 +152,8 @@ def ical_occurrence_event(occurrence, *, tz: ZoneInfo, components: list) -> Fetc
         start, end = occurrence.start, occurrence.end
     except (icalendar.InvalidCalendar, icalendar.IncompleteComponent):
         return None
+    if not isinstance(start, datetime) and not isinstance(end, datetime) and end <= start:
+        end = start + timedelta(days=1)  # all-day with DTEND = DTSTART (holiday exports): one day
     starts_at, ends_at = _aware(start, tz), _aware(end, tz)
     ends_at = _duration_end(occurrence, components, tz) or ends_at
     if ends_at <= starts_at:
@@ -165,6 +167,7 @@ def ical_occurrence_event(occurrence, *, tz: ZoneInfo, components: list) -> Fetc
         ends_at=ends_at,
         all_day=not isinstance(start, datetime),
         attendees=_emails(occurrence),
+        time_zone=str(tz),
     )
 
 

@@ -58,6 +58,7 @@ class Engineer(models.Model):
 class Purpose(models.TextChoices):
     SHIFTS = "shifts", "Shifts (who is on shift)"
     EMBEDDED = "embedded", "Embedded support (who is with a product team)"
+    HOLIDAYS = "holidays", "Holidays (days a tier is closed)"
 
 
 class SourceKind(models.TextChoices):
@@ -148,12 +149,28 @@ class CalendarSource(models.Model):
 
     def patterns(self) -> list[str]:
         own = [line.strip() for line in self.title_patterns.splitlines() if line.strip()]
-        return own or list(DEFAULT_TITLE_PATTERNS[str(self.purpose)])
+        return own or list(DEFAULT_TITLE_PATTERNS.get(str(self.purpose), ()))  # holidays: none
 
     def is_stale(self, now: datetime) -> bool:
         """True when the last good sync is older than CALENDAR_STALE_AFTER_MINUTES (or never happened)."""
         limit = now - timedelta(minutes=settings.CALENDAR_STALE_AFTER_MINUTES)
         return self.last_success_at is None or self.last_success_at < limit
+
+
+class HolidayDate(models.Model):
+    """A closed day read from a holiday calendar source (an all-day event; DTEND = DTSTART is one day)."""
+
+    source = models.ForeignKey(CalendarSource, on_delete=models.CASCADE, related_name="holiday_dates")
+    date = models.DateField()
+    name = models.CharField(max_length=500, blank=True)
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["source", "date"]
+        constraints = [models.UniqueConstraint(fields=["source", "date"], name="uniq_holiday_source_date")]
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.name}".strip()
 
 
 class MatchedBy(models.TextChoices):

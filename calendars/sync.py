@@ -20,11 +20,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from calendars.events import FetchedCalendar
+from calendars.events import FetchedCalendar, FetchedEvent
 from calendars.google import google_events_list
+from calendars.holiday_feed import holiday_dates, holiday_dates_replace, holiday_window
 from calendars.ical import ical_fetch, ical_read
 from calendars.matching import EngineerDirectory, event_match
-from calendars.models import CalendarInterval, CalendarSource, SourceKind
+from calendars.models import CalendarInterval, CalendarSource, Purpose, SourceKind
 from calendars.patterns import compile_patterns
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ def _warnings_text(lines: list[str]) -> str:
 
 def calendar_source_sync(*, source: CalendarSource, now: datetime | None = None, http=None) -> SyncResult:
     now = now or timezone.now()
-    time_min, time_max = now - WINDOW_BACK, now + WINDOW_AHEAD
+    holidays = source.purpose == Purpose.HOLIDAYS
+    time_min, time_max = holiday_window(now) if holidays else (now - WINDOW_BACK, now + WINDOW_AHEAD)
     CalendarSource.objects.filter(pk=source.pk).update(last_attempt_at=now)
     try:
         calendar = calendar_source_fetch(source=source, time_min=time_min, time_max=time_max, http=http)
@@ -88,6 +90,9 @@ def calendar_source_sync(*, source: CalendarSource, now: datetime | None = None,
     warnings = [skipped.describe() for skipped in calendar.skipped]
     for line in warnings:
         log.warning("calendar source %s (%s): %s", source.pk, source.name, line)
+    if holidays:
+        return _holidays_store(source=source, fetched=fetched, warnings=warnings, time_min=time_min,
+                               time_max=time_max, now=now)
     # A skipped series keeps what the last good sync stored for it (its occurrences are "UID/when").
     keep = Q()
     for skipped in calendar.skipped:
@@ -136,6 +141,22 @@ def calendar_source_sync(*, source: CalendarSource, now: datetime | None = None,
             sync_warnings=_warnings_text(warnings),
         )
     return SyncResult(ok=True, events=len(fetched), unmatched=unmatched, warnings=warnings)
+
+
+def _holidays_store(
+    *, source: CalendarSource, fetched: list[FetchedEvent], warnings: list[str], time_min: datetime,
+    time_max: datetime, now: datetime,
+) -> SyncResult:
+    """A holiday source keeps dates, not intervals (calendars/holiday_feed.py)."""
+    dates = holiday_dates(fetched, default_tz=source.time_zone)
+    with transaction.atomic():
+        CalendarSource.objects.select_for_update().filter(pk=source.pk).first()
+        holiday_dates_replace(source=source, dates=dates, time_min=time_min, time_max=time_max, now=now)
+        CalendarSource.objects.filter(pk=source.pk).update(
+            last_success_at=now, last_error="", last_event_count=len(fetched), last_unmatched_count=0,
+            sync_warnings=_warnings_text(warnings),
+        )
+    return SyncResult(ok=True, events=len(fetched), warnings=warnings)
 
 
 def calendar_sources_sync(*, now: datetime | None = None) -> dict[int, SyncResult]:

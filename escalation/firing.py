@@ -29,11 +29,10 @@ from calendars.resolve import resolve_target
 from calendars.targets import TargetKind
 from escalation.disarming import ticket_mark_responded
 from escalation.messages import NextStep, render_escalation
-from escalation.models import Escalation, FiredVia
+from escalation.models import DEFAULT_SNOOZE_MINUTES, Escalation, FiredVia, TicketSla
 from escalation.outcomes import FireOutcome
 from escalation.paging import page_level_abandon, page_level_draft, page_level_event, page_level_record
 from escalation.queueing import escalation_queue, horizon
-from escalation.snooze import ticket_snooze_minutes
 from escalation.transitions import EscalationState
 from tickets.models import ResponseMode, ResponsePath, Ticket, TicketEventKind, TicketState
 from tickets.timeline import timeline_record
@@ -88,6 +87,7 @@ def _next_step(row: Escalation) -> NextStep | None:
 
 
 def escalation_draft(row: Escalation, *, ticket: Ticket, now: datetime) -> Draft:
+    sla = TicketSla.objects.filter(ticket_id=ticket.pk).values("snooze_minutes", "breach_at").first() or {}
     resolution = resolve_target(
         kind=row.target_kind, ref=row.target_ref, engineer_id=row.engineer_id, at=now
     )
@@ -99,12 +99,13 @@ def escalation_draft(row: Escalation, *, ticket: Ticket, now: datetime) -> Draft
         opened_at=ticket.opened_at,
         now=now,
         next_step=_next_step(row),
-        snooze_minutes=ticket_snooze_minutes(ticket.pk),
+        snooze_minutes=sla.get("snooze_minutes") or DEFAULT_SNOOZE_MINUTES,
         ticket_pk=ticket.pk,
         ticket_id=ticket.helpdesk_ticket_id,
         tier=ticket.channel.tier.name,
         priority=ticket.priority,
         time_zone=ticket.channel.tier.time_zone,
+        breach_at=sla.get("breach_at"),
     )
     return Draft(
         text=message.text,

@@ -12,12 +12,13 @@ from django.conf import settings
 
 from base.formatting import clock_text, duration_text
 from calendars.targets import LABELS
+from escalation.breach import breach_text
 
 logger = logging.getLogger("slabuddy.escalation")
 
 DEFAULT_TEMPLATE = (
     ":rotating_light: *Level {level} escalation*: {mentions} this ticket has waited "
-    "{waited} without a response.\n"
+    "{waited} without a response and {breach}.\n"
     "{note}"
     "Next: {next_step}.\n"
     "Snooze every pending level by {snooze_minutes} min: @mention me in this thread "
@@ -80,6 +81,7 @@ def render_escalation(
     tier: str,
     priority: str,
     time_zone: str,
+    breach_at: datetime | None = None,
 ) -> RenderedMessage:
     if next_step is None:
         next_text = "this was the last level"
@@ -91,6 +93,7 @@ def render_escalation(
         level=level,
         mentions=" ".join(mentions) or "nobody could be resolved,",
         waited=duration_text(now - opened_at),
+        breach=breach_text(breach_at, now=now),
         next_step=next_text,
         snooze_minutes=snooze_minutes,
         ticket_link=f"{settings.SITE_URL}/admin/tickets/ticket/{ticket_pk}/change/",

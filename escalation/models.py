@@ -21,6 +21,7 @@ from django.db import models
 from base.page_credentials import credential_name_error, credential_name_for
 from base.pages import PageProvider
 from calendars.targets import TargetKind
+from escalation.clock import ClockKind
 from escalation.transitions import EscalationQuerySet, EscalationState
 from tickets.models import Priority, Tier
 
@@ -45,7 +46,22 @@ class SlaPolicy(models.Model):
     snooze_minutes = models.PositiveIntegerField(
         default=DEFAULT_SNOOZE_MINUTES,
         validators=[MinValueValidator(1)],
-        help_text="How far an @mention of the bot pushes every pending level.",
+        help_text="How far an @mention of the bot pushes every pending level (on the policy's clock).",
+    )
+    clock = models.CharField(
+        max_length=16,
+        choices=ClockKind.choices,
+        default=ClockKind.CALENDAR,
+        help_text="Calendar: every minute counts. Business: only the tier's business hours, minus holidays.",
+    )
+    first_response_target = models.DurationField(
+        null=True,
+        blank=True,
+        help_text="The promise to the customer, on the policy's clock; blank: the level 1 delay.",
+    )
+    snoozes_extend_target = models.BooleanField(
+        default=False,
+        help_text="A snooze also moves the ticket's breach time (if not yet passed). Off: the target stands.",
     )
     active = models.BooleanField(default=True)
 
@@ -65,7 +81,8 @@ class SlaPolicy(models.Model):
 TEMPLATE_HELP = (
     "Slack mrkdwn; leave blank for the default message. Placeholders: {level}, "
     "{mentions} (the resolved <@U…> / <!subteam^S…> mentions), {waited} (time since "
-    "the ticket opened), {next_step} (next level's time and target, or that this is the "
+    "the ticket opened), {breach} ('breached 12 min ago' or 'breaches in 5 min', against "
+    "the first-response target), {next_step} (next level's time and target, or that this is the "
     "last), {snooze_minutes}, {ticket_link} (admin page), {note} (why the target fell "
     "through, or empty), {tier}, {priority}, {ticket_id} (helpdesk id). Unknown "
     "placeholders are left as written. A Snooze button is always added. A page step's "
@@ -112,6 +129,10 @@ class EscalationStep(models.Model):
         default=list, blank=True,
         help_text="For a page target: page only tickets of these priorities (empty: every priority). "
         "A ticket of another priority is armed without this level.",
+    )
+    outside_hours = models.BooleanField(
+        default=False,
+        help_text="Count calendar time from the opening even under a business clock (e.g. page at night).",
     )
 
     class Meta:
@@ -172,10 +193,24 @@ class TicketSla(models.Model):
     policy_name = models.CharField(max_length=200, blank=True)
     snooze_minutes = models.PositiveIntegerField(default=DEFAULT_SNOOZE_MINUTES)
     armed_at = models.DateTimeField()
+    clock = models.CharField(max_length=16, choices=ClockKind.choices, default=ClockKind.CALENDAR)
+    first_response_target = models.DurationField(null=True, blank=True)
+    breach_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the first-response target passes without a response (moved by snoozes only "
+        "if the policy said so).",
+    )
+    snoozes_extend_target = models.BooleanField(default=False)
+    hours = models.JSONField(
+        null=True, blank=True,
+        help_text="Business clock: the tier's hours and holidays (about a year ahead) as they were at "
+        "arming, for reports and explanations. Snoozes use the tier's current hours.",
+    )
 
     class Meta:
         verbose_name = "ticket SLA"
         verbose_name_plural = "ticket SLAs"
+        indexes = [models.Index(fields=["breach_at"], name="ticketsla_breach_at")]
 
     def __str__(self) -> str:
         return f"{self.policy_name or 'no policy'} for ticket {self.ticket_id}"
@@ -207,6 +242,9 @@ class Escalation(models.Model):
     page_provider = models.CharField(max_length=16, choices=PageProvider.choices, blank=True)
     page_credential = models.CharField(
         max_length=100, blank=True, help_text="The name of the credential setting (never its value)."
+    )
+    outside_hours = models.BooleanField(
+        default=False, help_text="Counts calendar time even though the ticket's clock is business."
     )
     due_at = models.DateTimeField()
     state = models.CharField(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from escalation.clock import ClockKind
 from escalation.models import DEFAULT_SNOOZE_MINUTES, SlaPolicy
 
 
@@ -32,6 +33,7 @@ class LevelPlan:
     page_provider: str = ""
     page_credential: str = ""
     page_priorities: tuple[str, ...] = ()
+    outside_hours: bool = False
 
     def applies_to(self, priority: str) -> bool:
         """A page step limited to priorities is left out for other tickets (and for unknown priority)."""
@@ -46,6 +48,16 @@ class PolicySnapshot:
     name: str
     snooze_minutes: int
     levels: tuple[LevelPlan, ...]
+    clock: str = ClockKind.CALENDAR
+    first_response_target: timedelta | None = None  # None: the first level's delay
+    snoozes_extend_target: bool = False
+
+    @property
+    def target(self) -> timedelta | None:
+        """The first-response target, on the policy's clock (None without levels or a target)."""
+        if self.first_response_target is not None:
+            return self.first_response_target
+        return self.levels[0].delay if self.levels else None
 
 
 def policy_snapshot(policy: SlaPolicy | None, *, priority: str | None = None) -> PolicySnapshot:
@@ -65,9 +77,18 @@ def policy_snapshot(policy: SlaPolicy | None, *, priority: str | None = None) ->
             page_provider=step.page_provider,
             page_credential=step.page_credential,
             page_priorities=tuple(step.page_priorities or ()),
+            outside_hours=step.outside_hours,
         )
         for step in policy.steps.order_by("level")
     )
     if priority is not None:
         levels = tuple(plan for plan in levels if plan.applies_to(priority))
-    return PolicySnapshot(policy.pk, str(policy), policy.snooze_minutes, levels)
+    return PolicySnapshot(
+        policy.pk,
+        str(policy),
+        policy.snooze_minutes,
+        levels,
+        clock=policy.clock,
+        first_response_target=policy.first_response_target,
+        snoozes_extend_target=policy.snoozes_extend_target,
+    )

@@ -9,7 +9,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from base.tasks_by_name import tasks_revoke_on_commit
+from escalation.clock import Clock
 from escalation.models import DEFAULT_SNOOZE_MINUTES, Escalation, SnoozeRequest, TicketSla
+from escalation.planning import level_clock, ticket_clock
 from escalation.queueing import escalations_queue_within_horizon
 from escalation.transitions import EscalationState
 from tickets.models import Ticket, TicketEventKind, TicketState
@@ -26,6 +28,7 @@ class SnoozeResult:
     duplicate: bool
     snooze_minutes: int
     due_times: dict[int, datetime] = field(default_factory=dict)
+    breach_at: datetime | None = None  # the ticket's breach time after the call
 
 
 def _pending_due_times(ticket_id: int) -> dict[int, datetime]:
@@ -48,7 +51,9 @@ def ticket_snooze(
     """Move every pending level by the ticket's snooze minutes, once per request key."""
     now = now or timezone.now()
     with transaction.atomic():
-        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        locked = (
+            Ticket.objects.select_for_update(of=("self",)).select_related("channel__tier").get(pk=ticket.pk)
+        )
         minutes = ticket_snooze_minutes(locked.pk)
         try:
             with transaction.atomic():
@@ -66,27 +71,39 @@ def ticket_snooze(
         if locked.state != TicketState.ARMED:
             return SnoozeResult(False, False, minutes, {})
         delta = timedelta(minutes=minutes)
+        sla = TicketSla.objects.filter(ticket=locked).first()
+        clock = ticket_clock(sla, tier=locked.channel.tier, now=now)
         moved: list[Escalation] = []
         old_task_ids: list[str] = []
         for row in Escalation.objects.filter(ticket=locked, state=EscalationState.PENDING):
-            if Escalation.objects.postpone(row, by=delta):
+            # Each level moves on the clock it counts on: open time, or calendar time if outside_hours.
+            due_at = level_clock(clock, outside_hours=row.outside_hours).add(row.due_at, delta)
+            if Escalation.objects.postpone(row, to=due_at):
                 old_task_ids.append(row.celery_task_id)
-                row.due_at += delta
+                row.due_at = due_at
                 row.version += 1
                 row.celery_task_id, row.enqueued_for = "", None
                 moved.append(row)
         escalations_queue_within_horizon(moved, now=now)
+        breach_moved = _breach_extend(sla, clock=clock, by=delta, now=now)
         due_times = {row.level: row.due_at for row in sorted(moved, key=lambda r: r.level)}
-        request.applied = bool(moved)
+        request.applied = bool(moved) or breach_moved
         request.due_times = {str(level): at.isoformat() for level, at in due_times.items()}
         request.save(update_fields=["applied", "due_times"])
-        if moved:
-            timeline_record(
-                ticket=locked,
-                kind=TicketEventKind.SNOOZED,
-                at=now,
-                actor=actor,
-                details={"minutes": minutes, "request_key": request_key, "due_times": request.due_times},
-            )
+        if request.applied:
+            details = {"minutes": minutes, "request_key": request_key, "due_times": request.due_times}
+            if breach_moved:
+                details["breach_at"] = sla.breach_at.isoformat()
+            timeline_record(ticket=locked, kind=TicketEventKind.SNOOZED, at=now, actor=actor, details=details)
         tasks_revoke_on_commit(old_task_ids)
-    return SnoozeResult(bool(moved), False, minutes, due_times)
+    return SnoozeResult(request.applied, False, minutes, due_times, sla.breach_at if sla else None)
+
+
+def _breach_extend(sla: TicketSla | None, *, clock: Clock, by: timedelta, now: datetime) -> bool:
+    """Move the breach time by the snooze, if the policy said snoozes extend the target.
+    A breach that already happened stays where it was."""
+    if sla is None or not sla.snoozes_extend_target or sla.breach_at is None or sla.breach_at <= now:
+        return False
+    sla.breach_at = clock.add(sla.breach_at, by)
+    sla.save(update_fields=["breach_at"])
+    return True

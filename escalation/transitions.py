@@ -97,11 +97,11 @@ class EscalationQuerySet(models.QuerySet):
         )
 
     # -- pending -> ... ----------------------------------------------------------
-    def postpone(self, row: Escalation, *, by: timedelta) -> bool:
-        """Move a pending level later (a snooze); its queued task becomes stale."""
+    def postpone(self, row: Escalation, *, to: datetime) -> bool:
+        """Move a pending level to a new due time (a snooze); its queued task becomes stale."""
         return bool(
             self.filter(pk=row.pk, state=EscalationState.PENDING, version=row.version).update(
-                due_at=F("due_at") + by,
+                due_at=to,
                 version=F("version") + 1,
                 celery_task_id="",
                 enqueued_for=None,

@@ -10,18 +10,16 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from django.contrib import admin
-from django.db.models import Exists, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, QuerySet
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from base.formatting import duration_precise
 from calendars.targets import TargetKind
-from escalation.models import Escalation
-from escalation.transitions import EscalationState
+from escalation import breach
+from escalation.models import Escalation, TicketSla
 from tickets.models import Ticket, TicketEventKind
 
-FIRED_STATES = (EscalationState.FIRED, EscalationState.FAILED)
 WAITING_STATES = ("pending", "firing")
 
 
@@ -29,16 +27,20 @@ def _when(at: datetime, zone: ZoneInfo) -> str:
     return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
+def _clock_time(value, zone: ZoneInfo) -> str:
+    """An ISO time from a timeline entry as '11:10 CET' in the tier's zone."""
+    try:
+        at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        return at.astimezone(zone).strftime("%H:%M %Z") if at.tzinfo else str(value)
+    except ValueError:
+        return str(value)
+
+
 def _levels_due(levels: dict, zone: ZoneInfo) -> str:
     """{"1": "2026-03-02T10:10:00+00:00", ...} -> "level 1 due 11:10, level 2 due 11:20 (CET)"."""
     parts = []
     for level, due in sorted(levels.items(), key=lambda item: int(item[0]) if str(item[0]).isdigit() else 0):
-        try:
-            at = due if isinstance(due, datetime) else datetime.fromisoformat(str(due))
-            shown = at.astimezone(zone).strftime("%H:%M %Z") if at.tzinfo else str(due)
-        except ValueError:
-            shown = str(due)
-        parts.append(f"level {level} due {shown}")
+        parts.append(f"level {level} due {_clock_time(due, zone)}")
     return ", ".join(parts)
 
 
@@ -69,10 +71,14 @@ def _describe(ticket: Ticket, event, escalations: dict[int, Escalation]) -> str:
         levels = details.get("levels")
         policy = details.get("policy") or ""
         text = "Armed" + (f" with {policy}" if policy else "")
+        if details.get("clock") == "business":
+            text += " (business hours)"
         if isinstance(levels, dict) and levels:
             text += ": " + _levels_due(levels, zone)
         elif levels:
             text += f", {levels} level(s)"
+        if details.get("breach_at"):
+            text += "; first-response target " + _clock_time(details["breach_at"], zone)
         return text
     if kind == TicketEventKind.LEVEL_FIRED:
         row = escalations.get(event.level or -1)
@@ -97,6 +103,8 @@ def _describe(ticket: Ticket, event, escalations: dict[int, Escalation]) -> str:
         due_times = details.get("due_times")
         if isinstance(due_times, dict) and due_times:
             text += "; now " + _levels_due(due_times, zone)
+        if details.get("breach_at"):
+            text += "; target moved to " + _clock_time(details["breach_at"], zone)
         return text
     if kind == TicketEventKind.RESPONDED:
         path = details.get("path") or ticket.response_path
@@ -169,21 +177,30 @@ def ticket_next_level(ticket: Ticket, now: datetime | None = None) -> str:
 
 
 def breached_q(now: datetime | None = None) -> Exists:
-    """A ticket is breached when one of its levels fired (or failed to post),
-    or a level's due time passed before the response (or before now, while no
-    response came). Levels cancelled by a response before they were due, and
-    tickets without a policy, are not breaches."""
-    now = now or datetime.now(UTC)
-    deadline = Coalesce(OuterRef("responded_at"), Value(now))
-    return Exists(
-        Escalation.objects.filter(ticket=OuterRef("pk")).filter(
-            Q(state__in=FIRED_STATES) | Q(due_at__lt=deadline)
-        )
-    )
+    """Breached: the ticket's breach time (its first-response target, set at arming) passed
+    before its response, or before now while none came (escalation/breach.py)."""
+    return breach.breached_q(now or datetime.now(UTC))
 
 
 def ticket_is_breached(ticket: Ticket, now: datetime | None = None) -> bool:
     return Ticket.objects.filter(pk=ticket.pk).filter(breached_q(now)).exists()
+
+
+def ticket_target(ticket: Ticket, now: datetime | None = None) -> str:
+    """'Breaches 2026-11-30 09:30:00 CET (breaches in 5 min)', or how it ended."""
+    now = now or datetime.now(UTC)
+    sla = TicketSla.objects.filter(ticket=ticket).first()
+    if sla is None or sla.breach_at is None:
+        return "none: no first-response target"
+    zone = ticket.channel.tier.zone
+    clock = " on business hours" if sla.clock == "business" else ""
+    when = _when(sla.breach_at, zone)
+    if ticket.responded_at is not None:
+        margin = duration_precise(sla.breach_at - ticket.responded_at)
+        if ticket.responded_at <= sla.breach_at:
+            return f"Met: answered {margin} before the target ({when}{clock})"
+        return f"Missed: answered {margin} after the target ({when}{clock})"
+    return f"{when}{clock}: {breach.breach_text(sla.breach_at, now=now)}"
 
 
 class BreachedFilter(admin.SimpleListFilter):
@@ -192,7 +209,7 @@ class BreachedFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return (
-            ("yes", "Breached (a level fired, or was due before the response)"),
+            ("yes", "Breached (first-response target passed before the response)"),
             ("no", "Within SLA so far"),
         )
 
@@ -207,7 +224,7 @@ class BreachedFilter(admin.SimpleListFilter):
 class TicketConsoleMixin:
     """Read-only console fields for TicketAdmin: timeline, state, next level."""
 
-    console_fields = ("current_state", "next_level", "timeline")
+    console_fields = ("current_state", "first_response_target", "next_level", "timeline")
 
     @admin.display(description="current state")
     def current_state(self, obj: Ticket) -> str:
@@ -217,6 +234,10 @@ class TicketConsoleMixin:
         if obj.responded_at:
             text += f" after {duration_precise(obj.responded_at - obj.opened_at)}"
         return text + (" — breached" if ticket_is_breached(obj) else " — within SLA")
+
+    @admin.display(description="first-response target")
+    def first_response_target(self, obj: Ticket) -> str:
+        return ticket_target(obj) if obj.pk else "-"
 
     @admin.display(description="next level")
     def next_level(self, obj: Ticket) -> str:

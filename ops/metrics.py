@@ -22,6 +22,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from escalation.breach import breached_q
 from escalation.models import Escalation
 from escalation.transitions import EscalationState
 from ops.heartbeat import heartbeat_age
@@ -111,8 +112,35 @@ class SlaBuddyCollector:
         pending.add_metric(["any"], counts["total"] or 0)
         yield pending
 
+        yield from self._breaches(now)
         yield self._time_to_first_response(Ticket)
         yield from self._heartbeat(now)
+
+    def _breaches(self, now: datetime) -> Iterator[Metric]:
+        """Breached: the breach time (first-response target, set at arming) passed before the
+        response, or before now while none came: the admin's Breached filter, by tier."""
+        tier = "channel__tier__name"
+        breached = CounterMetricFamily(
+            "slabuddy_tickets_breached",
+            "Tickets whose first-response target passed before their response (or before now), by tier.",
+            labels=["tier"],
+        )
+        in_breach = GaugeMetricFamily(
+            "slabuddy_tickets_in_breach",
+            "Tickets still without a response whose first-response target has passed, by tier.",
+            labels=["tier"],
+        )
+        rows = (
+            Ticket.objects.filter(breached_q(now))
+            .values(tier)
+            .annotate(n=Count("id"), open=Count("id", filter=Q(responded_at__isnull=True, state="armed")))
+            .order_by(tier)
+        )
+        for row in rows:
+            breached.add_metric([_tier(row[tier])], row["n"])
+            in_breach.add_metric([_tier(row[tier])], row["open"])
+        yield breached
+        yield in_breach
 
     def _time_to_first_response(self, Ticket) -> Metric:
         tier = "channel__tier__name"

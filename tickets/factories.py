@@ -1,8 +1,8 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import factory
 
-from tickets.models import Ticket, TicketEvent, TicketEventKind, Tier, WatchedChannel
+from tickets.models import Ticket, TicketEvent, TicketEventKind, Tier, TierHoliday, WatchedChannel
 
 
 class TierFactory(factory.django.DjangoModelFactory):
@@ -44,3 +44,12 @@ class TicketEventFactory(factory.django.DjangoModelFactory):
     kind = TicketEventKind.OPENED
     at = factory.LazyFunction(lambda: datetime.now(UTC))
     actor = "system"
+
+
+class TierHolidayFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TierHoliday
+
+    tier = factory.SubFactory(TierFactory)
+    date = factory.Sequence(lambda n: datetime.now(UTC).date() + timedelta(days=n + 1))
+    name = "Company day"

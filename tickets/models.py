@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+import holidays
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from base.timezones import zone_or_utc
+from calendars.models import CalendarSource, Purpose
+from tickets.hours import HoursError, weekly_normalise, zone_check
 
 
 class Priority(models.TextChoices):
@@ -23,9 +27,39 @@ class Tier(models.Model):
     time_zone = models.CharField(
         max_length=64,
         default="UTC",
-        help_text="IANA time zone in which this tier's times are shown (e.g. Europe/Berlin).",
+        help_text=(
+            "IANA time zone of this tier (e.g. Europe/Berlin): its times are shown and its "
+            "business hours kept in it."
+        ),
     )
     description = models.TextField(blank=True)
+    # Hours of operation, counted by policies with a business clock (escalation/clock.py).
+    business_hours = models.JSONField(
+        null=True,
+        blank=True,
+        help_text=(
+            "Weekly schedule in the tier's time zone, e.g. {\"mon-fri\": [\"09:00-18:00\"]} or "
+            '{"mon-thu": ["08:00-12:00", "13:00-17:00"], "fri": ["08:00-12:00"]}. Keys: mon..sun, '
+            "ranges (mon-fri) or lists (mon,wed); 22:00-06:00 runs past midnight; days not named "
+            "are closed. Empty: around the clock."
+        ),
+    )
+    holiday_country = models.CharField(
+        max_length=3, blank=True,
+        help_text="Public holidays of this country (ISO code, e.g. DE, US), from the holidays package.",
+    )
+    holiday_subdivision = models.CharField(
+        max_length=10, blank=True, help_text="Optional: the state or province (e.g. BY, CA)."
+    )
+    holiday_calendar = models.ForeignKey(
+        CalendarSource,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        limit_choices_to={"purpose": Purpose.HOLIDAYS},
+        help_text="Optional: a holiday calendar source (iCal or Google) whose days are closed.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -37,6 +71,52 @@ class Tier(models.Model):
     @property
     def zone(self) -> ZoneInfo:
         return zone_or_utc(self.time_zone)
+
+    def clean(self):
+        errors = {}
+        try:
+            zone_check(self.time_zone)
+        except ValueError as exc:
+            errors["time_zone"] = str(exc)
+        if self.business_hours in ({}, [], ""):
+            self.business_hours = None
+        try:
+            self.business_hours = weekly_normalise(self.business_hours)
+        except HoursError as exc:
+            errors["business_hours"] = str(exc)
+        problem = holiday_region_problem(self.holiday_country, self.holiday_subdivision)
+        if problem:
+            errors["holiday_subdivision" if "subdivision" in problem else "holiday_country"] = problem
+        if errors:
+            raise ValidationError(errors)
+
+
+def holiday_region_problem(country: str, subdivision: str) -> str:
+    """Why the holidays package cannot give this region's holidays, or '' when it can."""
+    if not country:
+        return "a holiday subdivision needs a country" if subdivision else ""
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        return f'"{country}" is not a country the holidays package knows (ISO codes such as DE, US, GB)'
+    if subdivision and subdivision not in supported[country]:
+        return (f'"{subdivision}" is not a subdivision of {country} '
+                f"(one of: {', '.join(supported[country][:40])})")
+    return ""
+
+
+class TierHoliday(models.Model):
+    """A date entered by hand on which the tier is closed (its whole local day)."""
+
+    tier = models.ForeignKey(Tier, on_delete=models.CASCADE, related_name="holidays")
+    date = models.DateField()
+    name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["tier", "date"]
+        constraints = [models.UniqueConstraint(fields=["tier", "date"], name="uniq_tier_holiday_date")]
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.name}".strip()
 
 
 class IntakeMode(models.TextChoices):

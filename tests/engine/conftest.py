@@ -89,3 +89,17 @@ def paging_ticket(paging_ladder, thread_in):
         return thread_in(ticket)
 
     return make
+
+
+@pytest.fixture
+def teams_business(db):
+    """The issue's Teams tier: Mon-Fri 09:00-18:00 Europe/Berlin, business clock, 1h/3h/6h/12h."""
+    tier = TierFactory(name="Teams business", time_zone="Europe/Berlin",
+                       business_hours={"mon-fri": ["09:00-18:00"]})
+    policy = SlaPolicyFactory(tier=tier, priority="", clock="business", snooze_minutes=30)
+    kinds = [TargetKind.ON_SHIFT_NOT_EMBEDDED, TargetKind.ON_SHIFT, TargetKind.USER_GROUP,
+             TargetKind.HEAD_OF_SUCCESS]
+    for level, (hours, kind) in enumerate(zip((1, 3, 6, 12), kinds, strict=True), start=1):
+        EscalationStepFactory(policy=policy, level=level, delay=timedelta(hours=hours), target_kind=kind,
+                              target_ref="SSUPPORT1" if level == 3 else "")
+    return policy

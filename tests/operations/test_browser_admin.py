@@ -36,7 +36,7 @@ def browser():
 
 @pytest.fixture
 def ticket_with_history(transactional_db, django_user_model):
-    from escalation.models import Escalation
+    from escalation.models import Escalation, TicketSla
     from tickets.factories import TicketFactory, WatchedChannelFactory
     from tickets.models import Tier
     from tickets.timeline import timeline_record
@@ -54,6 +54,8 @@ def ticket_with_history(transactional_db, django_user_model):
         response_path="slack_thread",
         responded_by="UCAROL",
     )
+    TicketSla.objects.create(ticket=ticket, policy_name="Enterprise default", armed_at=opened,
+                             breach_at=opened + timedelta(minutes=10))
     Escalation.objects.create(
         ticket=ticket,
         level=1,

@@ -170,3 +170,15 @@ def test_slash_command_scopes_and_page_credentials_are_checked(healthy, settings
     status, output = _run()
     assert status == 0, output
     assert "level 1 pages PagerDuty" in output
+
+
+def test_a_business_clock_without_hours_is_warned(healthy):
+    teams = SlaPolicy.objects.get(tier__name="Teams", priority="")
+    teams.clock = "business"
+    teams.save()
+    status, output = _run("--offline")
+    assert status == 0
+    assert any("Teams default counts business hours, but tier Teams has neither business hours nor holidays"
+               in line for line in _lines(output, "WARNING"))
+    Tier.objects.filter(name="Teams").update(business_hours={"mon-fri": ["09:00-18:00"]})
+    assert "counts business hours" not in _run("--offline")[1]

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from calendars.factories import EngineerFactory
-from escalation.models import Escalation
+from escalation.models import Escalation, TicketSla
 from ops.console import breached_q
 from tickets.factories import TicketFactory, WatchedChannelFactory
 from tickets.models import Ticket, Tier
@@ -35,6 +35,8 @@ def story():
     opened = datetime.now(UTC) - timedelta(minutes=45)
     ticket = TicketFactory(channel=channel, opened_at=opened, helpdesk_ticket_id="4242")
     timeline_record(ticket=ticket, kind="opened", at=opened, actor="UCUSTOMER", details={"via": "events"})
+    TicketSla.objects.create(ticket=ticket, policy_name="Enterprise default", armed_at=opened,
+                             breach_at=opened + timedelta(minutes=10))
     # The shapes escalation.services writes: level -> due time (ISO), and the snooze's new due times.
     timeline_record(
         ticket=ticket,
@@ -88,6 +90,7 @@ def test_ticket_page_shows_the_timeline_in_order_and_the_next_level(staff_client
     assert re.search(r"Level 2 due \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(in \d+ min", page)
     assert "Every support engineer on shift" in page
     assert "Armed (no response yet) — breached" in page
+    assert re.search(r"\d\d:\d\d:\d\d UTC: breached 35 min ago", page)
 
     Ticket.objects.filter(pk=story.pk).update(
         state="responded", responded_at=datetime.now(UTC), response_path="slack_thread", responded_by="UCAROL"
@@ -101,32 +104,40 @@ def test_ticket_page_shows_the_timeline_in_order_and_the_next_level(staff_client
     assert "none: responded" in page
 
 
-def test_breached_means_a_level_fired_or_was_due_before_the_response(staff_client):
+def _armed(helpdesk_id: str, *, breach_in_minutes: float | None, **fields):
+    """A ticket whose first-response target is ``breach_in_minutes`` from now (None: no policy)."""
+    ticket = TicketFactory(helpdesk_ticket_id=helpdesk_id, **fields)
+    if breach_in_minutes is not None:
+        now = datetime.now(UTC)
+        TicketSla.objects.create(ticket=ticket, policy_name="p", armed_at=now,
+                                 breach_at=now + timedelta(minutes=breach_in_minutes))
+    return ticket
+
+
+def test_breached_means_the_breach_time_passed_before_the_response(staff_client):
     now = datetime.now(UTC)
-    fired = TicketFactory(helpdesk_ticket_id="fired")
-    _level(fired, 1, "fired", -5)
-    overdue = TicketFactory(helpdesk_ticket_id="overdue")
-    _level(overdue, 1, "pending", -1)
-    waiting = TicketFactory(helpdesk_ticket_id="waiting")
-    _level(waiting, 1, "pending", 10)
-    in_time = TicketFactory(
-        helpdesk_ticket_id="in-time", state="responded", responded_at=now - timedelta(minutes=20)
-    )
-    _level(in_time, 1, "cancelled", -10)
-    late = TicketFactory(
-        helpdesk_ticket_id="late", state="responded", responded_at=now - timedelta(minutes=5)
-    )
-    _level(late, 1, "cancelled", -10)
-    TicketFactory(helpdesk_ticket_id="no-policy", state="no_policy")
+    _armed("overdue", breach_in_minutes=-1)
+    _armed("waiting", breach_in_minutes=10)
+    # A level that fired before the target is not a breach (outside_hours steps, early levels).
+    early = _armed("early-level", breach_in_minutes=30)
+    _level(early, 1, "fired", -5)
+    _armed("in-time", breach_in_minutes=-10, state="responded", responded_at=now - timedelta(minutes=20))
+    _armed("late", breach_in_minutes=-10, state="responded", responded_at=now - timedelta(minutes=5))
+    _armed("no-policy", breach_in_minutes=None, state="no_policy")
 
     breached = set(Ticket.objects.filter(breached_q()).values_list("helpdesk_ticket_id", flat=True))
-    assert breached == {"fired", "overdue", "late"}
+    assert breached == {"overdue", "late"}
     url = reverse("admin:tickets_ticket_changelist")
     yes = staff_client.get(url + "?breached=yes").content.decode()
     no = staff_client.get(url + "?breached=no").content.decode()
-    assert "Ticket #late" in yes and "Ticket #waiting" not in yes
-    assert "Ticket #waiting" in no and "Ticket #in-time" in no and "Ticket #fired" not in no
-    tier = fired.channel.tier
+    assert "Ticket #late" in yes and "Ticket #overdue" in yes and "Ticket #waiting" not in yes
+    for within in ("waiting", "in-time", "early-level", "no-policy"):
+        assert f"Ticket #{within}" in no
+    assert "Ticket #late" not in no
+    late = Ticket.objects.get(helpdesk_ticket_id="late")
+    page = staff_client.get(reverse("admin:tickets_ticket_change", args=[late.pk])).content.decode()
+    assert re.search(r"Missed: answered (4 min 59|5 min 00) s after the target", page)
+    tier = late.channel.tier
     by_tier = staff_client.get(url + f"?channel__tier__id__exact={tier.pk}&state__exact=armed")
     assert by_tier.status_code == 200
 

@@ -6,7 +6,8 @@ import pytest
 from django.test import Client, override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from escalation.models import Escalation
+from escalation.models import Escalation, TicketSla
+from ops.metrics import render_metrics
 from tickets.factories import TicketFactory, TierFactory, WatchedChannelFactory
 
 pytestmark = pytest.mark.django_db
@@ -83,6 +84,30 @@ def test_metrics_are_counted_from_the_rows(client, history):
     assert s[(ttfr + "_bucket", (("le", "300.0"), ("tier", "Gold")))] == 1
     assert s[(ttfr + "_bucket", (("le", "3600.0"), ("tier", "Gold")))] == 2
     assert s[(ttfr + "_bucket", (("le", "+Inf"), ("tier", "Gold")))] == 2
+
+
+def test_breaches_are_counted_by_breach_time(history):
+    """The breach time decides, as in the admin's Breached filter: not which levels fired."""
+    opened = history["fast"].opened_at
+
+    def target(ticket, minutes):
+        TicketSla.objects.create(ticket=ticket, policy_name="p", armed_at=opened,
+                                 breach_at=opened + timedelta(minutes=minutes))
+
+    target(history["fast"], 10)  # answered after 200 s: within its target
+    target(history["slow"], 60)  # answered after 2,000 s, a level fired: still within a 1 h target
+    target(history["waiting"], 30)  # no response, target passed an hour and a half ago
+    other = TicketFactory(channel=history["slow"].channel, opened_at=opened, state="responded",
+                          responded_at=opened + timedelta(minutes=50), response_path="slack_thread")
+    target(other, 45)  # answered 5 min after its target
+    s = _samples(render_metrics(now=NOW)[0].decode())
+    assert s[("slabuddy_tickets_breached_total", (("tier", "Gold"),))] == 1
+    assert s[("slabuddy_tickets_breached_total", (("tier", "Silver"),))] == 1
+    assert s[("slabuddy_tickets_in_breach", (("tier", "Silver"),))] == 1
+    assert s[("slabuddy_tickets_in_breach", (("tier", "Gold"),))] == 0
+    # Before the waiting ticket's target passed, nothing of Silver was breached.
+    early = _samples(render_metrics(now=opened + timedelta(minutes=29))[0].decode())
+    assert ("slabuddy_tickets_breached_total", (("tier", "Silver"),)) not in early
 
 
 def test_sweeper_catches_are_counted_when_the_engine_records_them(client, history):

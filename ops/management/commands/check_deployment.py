@@ -20,7 +20,8 @@ from slack_sdk.errors import SlackApiError
 from base.slack_api import slack_client
 from calendars.models import CalendarSource, Engineer, Role
 from calendars.targets import TargetKind
-from escalation.models import EscalationStep, step_page_errors
+from escalation.clock import ClockKind
+from escalation.models import EscalationStep, SlaPolicy, step_page_errors
 from ops import health
 from ops.schedules import default_schedules
 from tickets.models import WatchedChannel
@@ -202,6 +203,18 @@ class Checker:
             else:
                 pager = step.get_page_provider_display()
                 self.add(OK, "policies", f"{step.policy} level {step.level} pages {pager}.")
+        # A business clock over a tier without hours or holidays counts every minute, like a calendar one.
+        around_the_clock = SlaPolicy.objects.filter(
+            active=True, clock=ClockKind.BUSINESS, tier__business_hours__isnull=True,
+            tier__holiday_country="", tier__holiday_calendar__isnull=True, tier__holidays__isnull=True,
+        ).select_related("tier")
+        for policy in around_the_clock:
+            self.add(
+                WARNING,
+                "policies",
+                f"{policy} counts business hours, but tier {policy.tier} has neither business hours nor "
+                "holidays: it counts every minute. Set the tier's hours (admin or sla_config).",
+            )
 
     def calendars(self) -> None:
         status = health.check_calendars()

@@ -1,0 +1,72 @@
+"""When a ticket's levels fall due and when it breaches: one computation for arming and the preview.
+
+Each level counts its delay from the opening on the policy's clock, except a
+step marked ``outside_hours``, which counts calendar time even under a business
+clock. The breach time is the first-response target on the policy's clock.
+``sla_plan`` is pure; ``tier_sla_plan`` first reads the tier's hours (only
+for a business clock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from escalation.clock import CALENDAR, Clock, ClockKind, clock_for
+from escalation.models import TicketSla
+from escalation.policy import LevelPlan, PolicySnapshot
+from tickets.hours import OpenHours
+from tickets.models import Tier
+from tickets.tier_hours import tier_open_hours
+
+
+@dataclass(frozen=True)
+class LevelDue:
+    plan: LevelPlan
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class SlaPlan:
+    clock: Clock
+    breach_at: datetime | None
+    levels: tuple[LevelDue, ...]
+
+
+def level_clock(clock: Clock, *, outside_hours: bool) -> Clock:
+    """The clock one level counts on."""
+    return CALENDAR if outside_hours else clock
+
+
+def sla_plan(*, snapshot: PolicySnapshot, opened_at: datetime, hours: OpenHours | None) -> SlaPlan:
+    """Due times and breach time for a ticket opened at ``opened_at`` (``hours``: the tier's,
+    needed for a business clock only)."""
+    clock = clock_for(kind=snapshot.clock, hours=hours)
+    levels = tuple(
+        LevelDue(plan, level_clock(clock, outside_hours=plan.outside_hours).add(opened_at, plan.delay))
+        for plan in snapshot.levels
+    )
+    target = snapshot.target
+    breach_at = clock.add(opened_at, target) if target is not None else None
+    return SlaPlan(clock=clock, breach_at=breach_at, levels=levels)
+
+
+def tier_sla_plan(*, snapshot: PolicySnapshot, tier: Tier, opened_at: datetime) -> SlaPlan:
+    """``sla_plan`` with the tier's hours around ``opened_at`` (what arming and the preview use)."""
+    hours = tier_open_hours(tier, around=opened_at) if snapshot.clock == ClockKind.BUSINESS else None
+    return sla_plan(snapshot=snapshot, opened_at=opened_at, hours=hours)
+
+
+def ticket_clock(sla: TicketSla | None, *, tier: Tier, now: datetime) -> Clock:
+    """A ticket's clock with the tier's hours as they are now: a schedule or holiday edited
+    after arming applies to snoozes (and later pauses) from then on."""
+    if sla is None or sla.clock != ClockKind.BUSINESS:
+        return CALENDAR
+    return clock_for(kind=sla.clock, hours=tier_open_hours(tier, around=now))
+
+
+def ticket_armed_clock(sla: TicketSla) -> Clock:
+    """A ticket's clock with the hours it was armed with (``TicketSla.hours``): for measuring
+    its open time afterwards (reports, replays) without depending on later edits."""
+    hours = OpenHours.from_json(sla.hours) if sla.clock == ClockKind.BUSINESS and sla.hours else None
+    return clock_for(kind=sla.clock, hours=hours)
