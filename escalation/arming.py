@@ -7,11 +7,11 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from escalation.models import Escalation, TicketSla
+from escalation.models import Escalation, SlaPolicy, TicketSla
 from escalation.policy import PolicySnapshot, policy_for, policy_snapshot
 from escalation.queueing import escalations_queue_within_horizon
-from tickets.models import Ticket, TicketEventKind, TicketState
-from tickets.timeline import timeline_record
+from tickets.models import Ticket, TicketEvent, TicketEventKind, TicketState
+from tickets.timeline import timeline_record, timeline_record_many
 
 
 def ticket_arm(*, ticket: Ticket, now: datetime | None = None) -> list[Escalation]:
@@ -38,20 +38,58 @@ def ticket_arm(*, ticket: Ticket, now: datetime | None = None) -> list[Escalatio
             return []
         rows = _levels_create(locked, snapshot)
         timeline_record(
-            ticket=locked,
-            kind=TicketEventKind.ARMED,
-            at=now,
-            details={
-                "policy": snapshot.name,
-                "levels": {str(r.level): r.due_at.isoformat() for r in rows},
-            },
+            ticket=locked, kind=TicketEventKind.ARMED, at=now, details=_armed_details(snapshot, rows)
         )
         escalations_queue_within_horizon(rows, now=now)
     return rows
 
 
+def tickets_arm_new(*, tickets: list[Ticket], now: datetime | None = None) -> dict[int, list[Escalation]]:
+    """Arm tickets created in the caller's transaction (armed, no levels yet) all at once:
+    for each the outcome of ``ticket_arm``, in a handful of queries for the lot (a flood
+    of new tickets is armed by the batch, not one round trip at a time).
+    Returns each ticket's level rows by ticket id (none: no policy)."""
+    now = now or timezone.now()
+    policies: dict[tuple[int, str], tuple[SlaPolicy | None, PolicySnapshot]] = {}
+    armed: dict[int, list[Escalation]] = {}
+    slas, events = [], []
+    with transaction.atomic():
+        for ticket in tickets:
+            key = (ticket.channel.tier_id, ticket.priority)
+            if key not in policies:
+                policy = policy_for(tier_id=key[0], priority=key[1])
+                policies[key] = (policy, policy_snapshot(policy))
+            policy, snapshot = policies[key]
+            if policy is not None:
+                slas.append(TicketSla(ticket=ticket, policy=policy, policy_name=snapshot.name,
+                                      snooze_minutes=snapshot.snooze_minutes, armed_at=now))
+            armed[ticket.pk] = _levels(ticket, snapshot)
+        TicketSla.objects.bulk_create(slas)
+        rows = Escalation.objects.bulk_create([row for levels in armed.values() for row in levels])
+        for ticket in tickets:
+            levels = armed[ticket.pk]
+            if not levels:
+                _no_policy(ticket, now=now)
+                continue
+            snapshot = policies[(ticket.channel.tier_id, ticket.priority)][1]
+            events.append(TicketEvent(ticket=ticket, kind=TicketEventKind.ARMED, at=now,
+                                      details=_armed_details(snapshot, levels)))
+        timeline_record_many(events)
+        escalations_queue_within_horizon(rows, now=now)
+    return armed
+
+
+def _armed_details(snapshot: PolicySnapshot, rows: list[Escalation]) -> dict:
+    return {"policy": snapshot.name, "levels": {str(r.level): r.due_at.isoformat() for r in rows}}
+
+
 def _levels_create(ticket: Ticket, snapshot: PolicySnapshot) -> list[Escalation]:
-    return Escalation.objects.bulk_create(
+    return Escalation.objects.bulk_create(_levels(ticket, snapshot))
+
+
+def _levels(ticket: Ticket, snapshot: PolicySnapshot) -> list[Escalation]:
+    """The unsaved level rows of ``ticket`` under ``snapshot``."""
+    return [
         Escalation(
             ticket=ticket,
             step_id=plan.step_id,
@@ -63,7 +101,7 @@ def _levels_create(ticket: Ticket, snapshot: PolicySnapshot) -> list[Escalation]
             due_at=ticket.opened_at + plan.delay,
         )
         for plan in snapshot.levels
-    )
+    ]
 
 
 def _no_policy(ticket: Ticket, *, now: datetime) -> None:
