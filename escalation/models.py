@@ -188,7 +188,15 @@ class Escalation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["ticket", "level"], name="uniq_escalation_ticket_level"),
         ]
-        indexes = [models.Index(fields=["state", "due_at"], name="escalation_state_due")]
+        indexes = [
+            models.Index(fields=["state", "due_at"], name="escalation_state_due"),
+            # The admin's "breached" filter: a ticket's first due level, and whether one posted.
+            models.Index(fields=["ticket", "due_at"], name="escalation_ticket_due"),
+            models.Index(
+                fields=["ticket"], condition=models.Q(state__in=["fired", "failed"]),
+                name="escalation_ticket_posted",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.ticket} L{self.level} ({self.state})"
