@@ -9,16 +9,15 @@ from __future__ import annotations
 import os
 import platform
 import shlex
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from ops.testing.processes import Proc
+
+__all__ = ["Proc"]  # benchmarks import it from here with the other helpers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = BASE_DIR / "docker-compose.yml"
@@ -110,75 +109,7 @@ def venv_argv(argv: list[str]) -> list[str]:
     return [sys.executable, "-m", head, *rest]
 
 
-# --- child processes ----------------------------------------------------------------
-
-
-class Proc:
-    """A child process in its own process group, logging to a file."""
-
-    def __init__(self, name: str, argv: list[str], *, env: dict[str, str], log_dir: Path):
-        self.name = name
-        self.argv = argv
-        self.log_path = log_dir / f"{name}-{time.time_ns()}.log"
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(argv, cwd=BASE_DIR, env=env, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def wait_for_log(self, text: str, timeout: float = 60) -> Proc:
-        deadline = time.monotonic() + timeout
-        while text not in self.log():
-            if not self.alive or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not start; see {self.log_path}:\n{self.log()[-3000:]}")
-            time.sleep(0.2)
-        return self
-
-    def wait_for_http(self, url: str, timeout: float = 60) -> Proc:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=2):
-                    return self
-            except (urllib.error.URLError, OSError):
-                if not self.alive or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"{self.name} did not answer {url}; see {self.log_path}:\n{self.log()[-3000:]}"
-                    ) from None
-                time.sleep(0.2)
-
-    def signal_group(self, signum: int) -> None:
-        try:
-            os.killpg(self.process.pid, signum)
-        except ProcessLookupError:
-            pass
-
-    def kill(self) -> None:
-        """SIGKILL the process and everything in its group (a worker's pool too)."""
-        self.signal_group(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self, grace: float = 10) -> None:
-        if self.alive:
-            self.signal_group(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
-        self.kill()
-        self._log.close()
+# --- child processes: ops.testing.processes.Proc (shared with the tests) ----------------------
 
 
 # --- the stand-in Slack, in a process of its own ---------------------------------------
