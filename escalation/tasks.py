@@ -10,6 +10,7 @@ from celery import shared_task
 from escalation.firing import escalation_fire as fire
 from escalation.models import FiredVia
 from escalation.queueing import escalations_enqueue_horizon as enqueue_horizon
+from escalation.queueing import escalations_requeue_horizon as requeue_horizon
 from escalation.sweeping import escalations_sweep as sweep
 
 
@@ -33,3 +34,9 @@ def escalations_sweep() -> dict[str, int]:
 def escalations_enqueue_horizon() -> int:
     """Beat: give levels that have come within the horizon their delayed task."""
     return enqueue_horizon()
+
+
+@shared_task(name="escalation.tasks.escalations_requeue_horizon", ignore_result=True)
+def escalations_requeue_horizon() -> int:
+    """A worker (re)connected to the broker: the delayed tasks it held are gone; queue them anew."""
+    return requeue_horizon()

@@ -5,15 +5,18 @@ Three things make a worker ride out a broker or database outage (docs/SCALING.md
 1. It reconnects to the broker every second or two while it is gone (kombu's
    default backs off to 30 s between attempts, so a worker would come back up
    to half a minute after Redis did).
-2. Every time it (re)connects, it queues a sweep for each of its pool processes
-   and an inbound drain: what fell due while nothing could run is fired within
-   seconds of the broker's return, not at the next beat tick.
+2. Every time it (re)connects, it queues a sweep for each of its pool processes,
+   a fresh delayed task for every level within the horizon (Celery drops the
+   ones a worker held when its connection goes), and an inbound drain: what fell
+   due while nothing could run fires within seconds of the broker's return, and
+   what falls due next fires on time, not at the next sweep.
 3. A task that meets a database that is down or restarting is retried a second
    or two later instead of failing (every task is idempotent), and the
    connection is checked before each task, as Django does for each request.
 """
 
 import functools
+import logging
 import os
 
 from celery import Celery, Task, bootsteps
@@ -23,7 +26,10 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slabuddy.settings")
 
+logger = logging.getLogger("slabuddy.worker")
+
 SWEEP_TASK = "escalation.tasks.escalations_sweep"
+REQUEUE_TASK = "escalation.tasks.escalations_requeue_horizon"
 DRAIN_TASK = "slackbot.tasks.slack_inbound_drain"
 DB_RETRY_LIMIT = 300  # about ten minutes of a database outage; the sweepers cover anything longer
 RECONNECT = {"interval_start": 1, "interval_step": 1, "interval_max": 2}
@@ -44,11 +50,21 @@ class SlaBuddyTask(Task):
 
 
 class ReconnectingConsumer(Consumer):
-    """Celery's consumer, retrying a lost broker every second or two."""
+    """Celery's consumer, retrying a lost broker every second or two, and surviving its loss."""
 
     def ensure_connected(self, conn):
         conn.ensure_connection = functools.partial(conn.ensure_connection, **RECONNECT)
         return super().ensure_connected(conn)
+
+    def on_connection_error_after_connected(self, exc):
+        try:
+            super().on_connection_error_after_connected(exc)
+        except AttributeError:
+            # kombu 5.7's Redis transport, closing the lost connection, restores unacked
+            # messages through a transport it has already torn down, and the worker would
+            # exit. The connection is gone either way (Celery dropped it first): reconnect.
+            # Those messages come back after the visibility timeout, as stale no-ops.
+            logger.warning("broker connection lost; it could not be closed cleanly", exc_info=True)
 
 
 class CatchUpOnConnect(bootsteps.StartStopStep):
@@ -58,9 +74,13 @@ class CatchUpOnConnect(bootsteps.StartStopStep):
 
     def start(self, c):
         processes = getattr(c.pool, "num_processes", None) or 1
-        for _ in range(processes):  # parallel sweepers skip each other's rows
-            c.app.send_task(SWEEP_TASK)
-        c.app.send_task(DRAIN_TASK)
+        try:
+            for _ in range(processes):  # parallel sweepers skip each other's rows
+                c.app.send_task(SWEEP_TASK)
+            c.app.send_task(REQUEUE_TASK)
+            c.app.send_task(DRAIN_TASK)
+        except Exception:  # the beat jobs catch up anyway
+            logger.warning("could not queue the catch-up after connecting", exc_info=True)
 
 
 app = Celery("slabuddy", task_cls=SlaBuddyTask)
