@@ -38,6 +38,7 @@ from bench.common import (
     ensure_database,
     free_port,
     machine,
+    stop_on_sigterm,
 )
 
 SECRET = "bench-cluster-signing-secret"
@@ -101,6 +102,7 @@ def _armed_far_ahead(count: int) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     options = parse_args(argv)
+    stop_on_sigterm()
     bench_environment(database="slabuddy_bench", broker_db=14, data_dir="/tmp/slabuddy-bench")
     ensure_database()
     import django

@@ -6,9 +6,11 @@ first (``bench_environment``), then calls ``django.setup()`` itself.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import shlex
+import signal
 import socket
 import statistics
 import sys
@@ -51,6 +53,11 @@ def ensure_database() -> None:
             conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (``kill``, ``timeout``) unwinds like Ctrl-C, so the benchmark stops what it started."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -60,11 +67,23 @@ def free_port() -> int:
 # --- the compose file's commands ------------------------------------------------------
 
 
-def compose_command(service: str) -> list[str]:
-    """The argv a docker-compose.yml service runs (its final ``exec`` for ``sh -c`` commands)."""
+def compose_service(service: str) -> dict:
     import yaml
 
-    command = yaml.safe_load(COMPOSE_FILE.read_text())["services"][service]["command"]
+    return yaml.safe_load(COMPOSE_FILE.read_text())["services"][service]
+
+
+def nice_for_cpu_shares(shares: int | None) -> int:
+    """The nice value that weighs a process against nice-0 ones as ``cpu_shares`` weighs a
+    container against the default 1024 (each nice step is a factor of about 1.25)."""
+    if not shares or shares >= 1024:
+        return 0
+    return min(19, round(math.log(1024 / shares) / math.log(1.25)))
+
+
+def compose_command(service: str) -> list[str]:
+    """The argv a docker-compose.yml service runs (its final ``exec`` for ``sh -c`` commands)."""
+    command = compose_service(service)["command"]
     if isinstance(command, list):
         return list(command)
     argv = shlex.split(command.replace("$$", "$"))

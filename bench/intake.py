@@ -8,8 +8,10 @@ defaults: database ``slabuddy_bench`` on 127.0.0.1, created and migrated if
 missing, and Redis database 14, which is FLUSHDB'ed: point it at a database
 nothing else uses). It starts gunicorn, the Celery worker and beat with the
 commands of docker-compose.yml's ``web``, ``worker`` and ``beat`` services
-(only the bind address, the worker's name and beat's job list differ), and a
-stand-in Slack (``base.fake_slack``) in a process of its own.
+(only the bind address, the worker's name and beat's job list differ; the
+worker's ``cpu_shares`` becomes the equivalent ``nice`` value, as both run on
+this one machine), and a stand-in Slack (``base.fake_slack``) in a process of
+its own.
 
 Each run sends ``--rate`` × ``--duration`` helpdesk-bot messages (one ticket
 each, spread over ``--channels`` watched channels of a tier with the seeded
@@ -46,13 +48,16 @@ from bench.common import (
     Proc,
     bench_environment,
     compose_command,
+    compose_service,
     cpu_seconds,
     ensure_database,
     free_port,
     latency_summary,
     machine,
+    nice_for_cpu_shares,
     option_get,
     option_set,
+    stop_on_sigterm,
     venv_argv,
 )
 
@@ -299,7 +304,9 @@ def run_once(*, rate: float, duration: float, channels: int, senders: int, port:
     send_started = datetime.now(UTC)
     results = send_open_loop(host="127.0.0.1", port=port, bodies=bodies, rate=rate, senders=senders)
     sent_seconds = (datetime.now(UTC) - send_started).total_seconds()
-    drain_seconds = _wait_processed(expected=n, timeout=drain_timeout)
+    # Every acknowledged event must become an armed ticket (an unacknowledged one Slack would retry).
+    acknowledged = sum(1 for _, _, status, _ in results if status == 200)
+    drain_seconds = _wait_processed(expected=acknowledged, timeout=drain_timeout)
     web_cpu = cpu_seconds(web_pid) - cpu_before[0]
     worker_cpu = cpu_seconds(worker_pid) - cpu_before[1]
     backlog.stopping.set()
@@ -345,6 +352,7 @@ def run_once(*, rate: float, duration: float, channels: int, senders: int, port:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     options = parse_args(argv)
+    stop_on_sigterm()
     bench_environment(database="slabuddy_bench", broker_db=14, data_dir="/tmp/slabuddy-bench")
     os.environ["SLACK_SIGNING_SECRET"] = SIGNING_SECRET
     os.environ["SLACK_BOT_TOKEN"] = "xoxb-bench"
@@ -374,6 +382,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     worker_argv = option_set(compose_command("worker"), "-n", f"bench-intake-{time.time_ns()}@%h")
     if options.worker_concurrency:
         worker_argv = option_set(worker_argv, "--concurrency", str(options.worker_concurrency))
+    # compose gives the worker a smaller CPU share than web; natively that is a nice value.
+    niceness = nice_for_cpu_shares(compose_service("worker").get("cpu_shares"))
     beat_argv = compose_command("beat")
     procs = []
     results = []
@@ -381,7 +391,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         web = Proc("web", venv_argv(web_argv), env=env, log_dir=log_dir)
         procs.append(web)
         web.wait_for_http(f"http://127.0.0.1:{port}/healthz")
-        worker = Proc("worker", venv_argv(worker_argv), env=env, log_dir=log_dir).wait_for_log(" ready.")
+        worker = Proc("worker", ["nice", "-n", str(niceness), *venv_argv(worker_argv)], env=env,
+                      log_dir=log_dir).wait_for_log(" ready.")
         procs.append(worker)
         beat = Proc("beat", venv_argv(beat_argv), env=env, log_dir=log_dir).wait_for_log("beat: Starting")
         procs.append(beat)
@@ -391,6 +402,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             "web_workers": option_get(web_argv, "--workers"),
             "web_threads": option_get(web_argv, "--threads", "1"),
             "worker_concurrency": option_get(worker_argv, "--concurrency"),
+            "worker_nice": niceness,
         }
         print(f"gunicorn on :{port}, worker and beat up; logs in {log_dir}", flush=True)
         for rate in options.rate:

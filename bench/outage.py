@@ -23,6 +23,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from bench.common import stop_on_sigterm
 from ops.testing.services import PrivatePostgres, PrivateRedis, missing_servers
 
 
@@ -41,6 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     options = parse_args(argv)
+    stop_on_sigterm()
     why_not = missing_servers()
     if why_not:
         raise SystemExit(f"cannot start private servers: {why_not}")
