@@ -57,6 +57,8 @@ def slack_event_route(*, event: dict[str, Any], bot: str) -> tuple[Route, str]:
     is_human = bool(user) and user != bot and not event.get("bot_id")
     if event_type == "app_mention":
         return (Route.MENTION, "") if is_human else (Route.IGNORE, "mention by a bot")
+    if event_type != "message":  # only a channel message can be a ticket, whatever else is handled
+        return Route.IGNORE, f"ignored event type {event_type}"
     subtype = event.get("subtype")
     if subtype == "thread_broadcast" or (thread_ts and thread_ts != ts):
         if subtype not in HUMAN_SUBTYPES and subtype != "thread_broadcast":
