@@ -124,10 +124,11 @@ def process_environment(plan: ChaosPlan) -> dict[str, str]:
     return {
         "ESCALATION_HORIZON_SECONDS": str(plan.horizon_seconds),
         "ESCALATION_SWEEP_SECONDS": str(plan.sweep_seconds),
-        # Short limits, so that a level claimed by the killed worker is taken over within the run.
-        "CELERY_TASK_TIME_LIMIT": "6",
-        "CELERY_TASK_SOFT_TIME_LIMIT": "5",
-        "ESCALATION_CLAIM_LEASE_SECONDS": "7",
+        # Shorter limits than production's (120 s), so that a level claimed by the killed worker
+        # is taken over within the run; long enough for the horizon job on a busy machine.
+        "CELERY_TASK_TIME_LIMIT": "30",
+        "CELERY_TASK_SOFT_TIME_LIMIT": "25",
+        "ESCALATION_CLAIM_LEASE_SECONDS": "35",
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "info",
