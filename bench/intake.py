@@ -14,8 +14,8 @@ this one machine), and a stand-in Slack (``base.fake_slack``) in a process of
 its own.
 
 Each run sends ``--rate`` × ``--duration`` helpdesk-bot messages (one ticket
-each, spread over ``--channels`` watched channels of a tier with the seeded
-Enterprise ladder) as signed ``event_callback`` requests. The sender is
+each, spread over ``--channels`` watched channels of a tier whose four levels
+lie days ahead, beyond the horizon) as signed ``event_callback`` requests. The sender is
 open-loop: request i is due at start + i / rate whatever happened to the
 earlier ones, so a slow server cannot slow the offered load down.
 
@@ -213,10 +213,12 @@ def _setup(channels: int):
     call_command("migrate", verbosity=0)
     tier, _ = Tier.objects.get_or_create(name="Bench intake")
     policy, _ = SlaPolicy.objects.get_or_create(tier=tier, priority="", defaults={"name": "Bench intake"})
-    if not policy.steps.exists():  # the seeded Enterprise ladder: every level beyond the horizon
-        for level, minutes in enumerate((10, 20, 35, 50), start=1):
-            EscalationStep.objects.create(policy=policy, level=level, delay=td(minutes=minutes),
-                                          target_kind=TargetKind.USER_GROUP, target_ref="SBENCH")
+    # Four levels like the seeded Enterprise ladder, but days away: beyond the horizon (no
+    # Celery task at arming, as in production) and never due during this or a later benchmark.
+    policy.steps.all().delete()
+    for level, days in enumerate((10, 20, 35, 50), start=1):
+        EscalationStep.objects.create(policy=policy, level=level, delay=td(days=days),
+                                      target_kind=TargetKind.USER_GROUP, target_ref="SBENCH")
     for i in range(channels):
         WatchedChannel.objects.get_or_create(slack_channel_id=f"{CHANNEL_PREFIX}{i:04d}",
                                              defaults={"name": f"intake-{i}", "tier": tier})
@@ -418,6 +420,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for proc in reversed(procs):
             proc.stop()
         fake.stop()
+        _clean()  # the tickets of the last run, so that no other benchmark meets them
     summary = {"machine": machine(), "runs": results}
     if options.json:
         options.json.write_text(json.dumps(summary, indent=2) + "\n")

@@ -92,7 +92,10 @@ app.autodiscover_tasks()
 
 @task_prerun.connect
 @task_postrun.connect
-def _database_connections_checked(**kwargs) -> None:
+def _database_connections_checked(sender=None, **kwargs) -> None:
     """Drop a connection that broke or outlived DATABASE_CONN_MAX_AGE; with health checks on,
-    the next query first checks the one kept (Celery reuses it: CELERY_DB_REUSE_MAX)."""
+    the next query first checks the one kept (Celery reuses it: CELERY_DB_REUSE_MAX). Not
+    for a task run eagerly inside the caller's process: the connection is the caller's."""
+    if sender is not None and getattr(sender.request, "is_eager", False):
+        return
     close_old_connections()
