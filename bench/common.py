@@ -73,12 +73,15 @@ def compose_service(service: str) -> dict:
     return yaml.safe_load(COMPOSE_FILE.read_text())["services"][service]
 
 
-def nice_for_cpu_shares(shares: int | None) -> int:
-    """The nice value that weighs a process against nice-0 ones as ``cpu_shares`` weighs a
-    container against the default 1024 (each nice step is a factor of about 1.25)."""
+def nice_for_cpu_shares(shares: int | None, *, processes: int = 1, against: int = 1) -> int:
+    """The nice value for each of ``processes`` processes so that together they weigh against
+    ``against`` nice-0 processes as a container with ``cpu_shares`` weighs against one with the
+    default 1024 (a container's share is split among its processes; each nice step is a factor
+    of about 1.25)."""
     if not shares or shares >= 1024:
         return 0
-    return min(19, round(math.log(1024 / shares) / math.log(1.25)))
+    weight = shares / 1024 * against / processes  # of one process, a nice-0 process being 1
+    return max(0, min(19, round(math.log(1 / weight) / math.log(1.25))))
 
 
 def compose_command(service: str) -> list[str]:

@@ -384,8 +384,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     worker_argv = option_set(compose_command("worker"), "-n", f"bench-intake-{time.time_ns()}@%h")
     if options.worker_concurrency:
         worker_argv = option_set(worker_argv, "--concurrency", str(options.worker_concurrency))
-    # compose gives the worker a smaller CPU share than web; natively that is a nice value.
-    niceness = nice_for_cpu_shares(compose_service("worker").get("cpu_shares"))
+    # compose gives the worker container a smaller CPU share than web's; natively that is a
+    # nice value for each of its processes (main + pool) against web's (master + workers).
+    niceness = nice_for_cpu_shares(
+        compose_service("worker").get("cpu_shares"),
+        processes=1 + int(option_get(worker_argv, "--concurrency", "1")),
+        against=1 + int(option_get(web_argv, "--workers", "1")),
+    )
     beat_argv = compose_command("beat")
     procs = []
     results = []
