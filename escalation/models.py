@@ -286,7 +286,11 @@ class Escalation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["ticket", "level"], name="uniq_escalation_ticket_level"),
         ]
-        indexes = [models.Index(fields=["state", "due_at"], name="escalation_state_due")]
+        indexes = [
+            models.Index(fields=["state", "due_at"], name="escalation_state_due"),
+            # A ticket's next level (the admin's ticket page, /sla status, the App Home).
+            models.Index(fields=["ticket", "due_at"], name="escalation_ticket_due"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.ticket} L{self.level} ({self.state})"

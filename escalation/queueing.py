@@ -56,6 +56,22 @@ def escalations_enqueue_horizon(*, now: datetime | None = None, limit: int = 500
     candidates = Escalation.objects.filter(
         state=EscalationState.PENDING, due_at__lte=now + horizon()
     ).filter(Q(enqueued_for__isnull=True) | ~Q(enqueued_for=F("due_at")))
+    return _queue_candidates(candidates, now=now, limit=limit)
+
+
+def escalations_requeue_horizon(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """Queue every pending level within the horizon again, queued before or not.
+
+    A worker that lost its broker connection (a Redis outage, a restart after
+    it was killed) lost the delayed tasks it held: Celery drops them, and the
+    broker gives them back only after its visibility timeout. Without this
+    they would wait for the sweeper. A level with two tasks still fires once."""
+    now = now or timezone.now()
+    candidates = Escalation.objects.filter(state=EscalationState.PENDING, due_at__lte=now + horizon())
+    return _queue_candidates(candidates, now=now, limit=limit)
+
+
+def _queue_candidates(candidates, *, now: datetime, limit: int) -> int:
     with transaction.atomic():
         if connection.vendor == "postgresql":
             candidates = candidates.select_for_update(skip_locked=True)

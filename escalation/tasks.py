@@ -12,6 +12,7 @@ from escalation.models import FiredVia
 from escalation.paging import RESOLVE_TASK, pages_resolve_pending
 from escalation.paging import ticket_pages_resolve as resolve
 from escalation.queueing import escalations_enqueue_horizon as enqueue_horizon
+from escalation.queueing import escalations_requeue_horizon as requeue_horizon
 from escalation.sweeping import escalations_sweep as sweep
 
 
@@ -51,3 +52,9 @@ def ticket_pages_resolve(self, ticket_id: int) -> dict[str, int]:
 def pages_resolve_pending_job() -> dict[str, int]:
     """Beat: send every resolve still waiting, whatever happened to its task."""
     return vars(pages_resolve_pending())
+
+
+@shared_task(name="escalation.tasks.escalations_requeue_horizon", ignore_result=True)
+def escalations_requeue_horizon() -> int:
+    """A worker (re)connected to the broker: the delayed tasks it held are gone; queue them anew."""
+    return requeue_horizon()

@@ -22,10 +22,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from calendars.models import CalendarSource
 from escalation.breach import breached_q
 from escalation.models import Escalation
 from escalation.transitions import EscalationState
 from ops.heartbeat import heartbeat_age
+from slackbot.models import InboundState, SlackInbound
 from tickets.models import Ticket
 
 # Time to first response buckets, in seconds: 1 min ... 1 day.
@@ -115,6 +117,32 @@ class SlaBuddyCollector:
         yield from self._breaches(now)
         yield self._time_to_first_response(Ticket)
         yield from self._heartbeat(now)
+        yield from self._inbound(now)
+        yield self._calendars(now)
+
+    def _inbound(self, now: datetime) -> Iterator[Metric]:
+        """Slack deliveries stored but not processed yet: under a flood they wait here."""
+        waiting = SlackInbound.objects.filter(state=InboundState.PENDING)
+        yield GaugeMetricFamily(
+            "slabuddy_slack_deliveries_waiting", "Slack deliveries stored and not processed yet.",
+            value=waiting.count(),
+        )
+        oldest = waiting.order_by("received_at").values_list("received_at", flat=True).first()
+        yield GaugeMetricFamily(
+            "slabuddy_slack_deliveries_oldest_waiting_seconds",
+            "Age of the oldest Slack delivery not processed yet (0 when none waits).",
+            value=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
+        )
+
+    def _calendars(self, now: datetime) -> Metric:
+        family = GaugeMetricFamily(
+            "slabuddy_calendar_source_stale",
+            "1 when an active calendar source has not synced successfully for CALENDAR_STALE_AFTER_MINUTES.",
+            labels=["source", "purpose"],
+        )
+        for source in CalendarSource.objects.filter(active=True).order_by("name"):
+            family.add_metric([source.name, source.purpose], 1.0 if source.is_stale(now) else 0.0)
+        return family
 
     def _breaches(self, now: datetime) -> Iterator[Metric]:
         """Breached: the breach time (first-response target, set at arming) passed before the

@@ -1,11 +1,101 @@
-"""The Celery app. Workers: ``celery -A slabuddy worker -Q escalation,default``."""
+"""The Celery app. Workers: ``celery -A slabuddy worker -Q escalation,default``.
 
+Three things make a worker ride out a broker or database outage (docs/SCALING.md):
+
+1. It reconnects to the broker every second or two while it is gone (kombu's
+   default backs off to 30 s between attempts, so a worker would come back up
+   to half a minute after Redis did).
+2. Every time it (re)connects, it queues a sweep for each of its pool processes,
+   a fresh delayed task for every level within the horizon (Celery drops the
+   ones a worker held when its connection goes), and an inbound drain: what fell
+   due while nothing could run fires within seconds of the broker's return, and
+   what falls due next fires on time, not at the next sweep.
+3. A task that meets a database that is down or restarting is retried a second
+   or two later instead of failing (every task is idempotent), and the
+   connection is checked before each task, as Django does for each request.
+"""
+
+import functools
+import logging
 import os
 
-from celery import Celery
+from celery import Celery, Task, bootsteps
+from celery.signals import task_postrun, task_prerun
+from celery.worker.consumer import Consumer
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slabuddy.settings")
 
-app = Celery("slabuddy")
+logger = logging.getLogger("slabuddy.worker")
+
+SWEEP_TASK = "escalation.tasks.escalations_sweep"
+REQUEUE_TASK = "escalation.tasks.escalations_requeue_horizon"
+DRAIN_TASK = "slackbot.tasks.slack_inbound_drain"
+DB_RETRY_LIMIT = 300  # about ten minutes of a database outage; the sweepers cover anything longer
+RECONNECT = {"interval_start": 1, "interval_step": 1, "interval_max": 2}
+
+
+class SlaBuddyTask(Task):
+    """Every task of the app: a database error (down, restarting, a deadlock) means
+    "again in a moment", not failure. Tasks re-read their rows, so a retry is safe."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            if self.request.called_directly or self.request.is_eager:
+                raise
+            retries = self.request.retries
+            raise self.retry(exc=exc, countdown=min(1 + retries, 3), max_retries=DB_RETRY_LIMIT) from exc
+
+
+class ReconnectingConsumer(Consumer):
+    """Celery's consumer, retrying a lost broker every second or two, and surviving its loss."""
+
+    def ensure_connected(self, conn):
+        conn.ensure_connection = functools.partial(conn.ensure_connection, **RECONNECT)
+        return super().ensure_connected(conn)
+
+    def on_connection_error_after_connected(self, exc):
+        try:
+            super().on_connection_error_after_connected(exc)
+        except AttributeError:
+            # kombu 5.7's Redis transport, closing the lost connection, restores unacked
+            # messages through a transport it has already torn down, and the worker would
+            # exit. The connection is gone either way (Celery dropped it first): reconnect.
+            # Those messages come back after the visibility timeout, as stale no-ops.
+            logger.warning("broker connection lost; it could not be closed cleanly", exc_info=True)
+
+
+class CatchUpOnConnect(bootsteps.StartStopStep):
+    """Runs each time the worker (re)connects to the broker (at start, after an outage)."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def start(self, c):
+        processes = getattr(c.pool, "num_processes", None) or 1
+        try:
+            for _ in range(processes):  # parallel sweepers skip each other's rows
+                c.app.send_task(SWEEP_TASK)
+            c.app.send_task(REQUEUE_TASK)
+            c.app.send_task(DRAIN_TASK)
+        except Exception:  # the beat jobs catch up anyway
+            logger.warning("could not queue the catch-up after connecting", exc_info=True)
+
+
+app = Celery("slabuddy", task_cls=SlaBuddyTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.worker_consumer = "slabuddy.celery:ReconnectingConsumer"
+app.steps["consumer"].add(CatchUpOnConnect)
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _database_connections_checked(sender=None, **kwargs) -> None:
+    """Drop a connection that broke or outlived DATABASE_CONN_MAX_AGE; with health checks on,
+    the next query first checks the one kept (Celery reuses it: CELERY_DB_REUSE_MAX). Not
+    for a task run eagerly inside the caller's process: the connection is the caller's."""
+    if sender is not None and getattr(sender.request, "is_eager", False):
+        return
+    close_old_connections()

@@ -143,6 +143,14 @@ elif _db["ENGINE"] not in (
     "django.db.backends.postgresql_psycopg2",
 ):
     raise ImproperlyConfigured("DATABASE_URL must be a sqlite:// or postgres:// URL.")
+else:
+    # Persistent connections (DATABASE_CONN_MAX_AGE), each checked before it is reused
+    # in a new request or task, so that a PostgreSQL restart costs no failed request;
+    # and a bounded connect, so that an unreachable server fails fast instead of hanging.
+    _db["CONN_HEALTH_CHECKS"] = env_bool("DATABASE_CONN_HEALTH_CHECKS", True)
+    _db.setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
+    )
 DATABASES = {"default": _db}
 DATABASE_IS_SQLITE = _db["ENGINE"] == "django.db.backends.sqlite3"
 
@@ -246,6 +254,13 @@ CELERY_TASK_ROUTES = {"escalation.tasks.*": {"queue": "escalation"}}
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker waits out a broker outage of any length (and reconnects within two
+# seconds of the broker's return, slabuddy/celery.py) instead of exiting.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Celery's Django fixup opens a new database connection for every task unless told
+# to reuse it; slabuddy/celery.py checks the connection before each task instead
+# (health check, DATABASE_CONN_MAX_AGE), as Django does for each request.
+CELERY_DB_REUSE_MAX = None if DATABASE_IS_SQLITE else env_int("CELERY_DB_REUSE_MAX", 1000, minimum=1)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 

@@ -1,4 +1,11 @@
-"""Store an accepted Slack delivery and queue its processing: all the HTTP path does."""
+"""Store an accepted Slack delivery and nudge the drain: all the HTTP path does.
+
+Slack wants its answer within 3 seconds and retries otherwise, so the request
+only stores the delivery (one INSERT, committed on its own) and makes sure a
+drain task (slackbot/drain.py) is on its way. Under a flood, deliveries pile
+up in the table and are processed as fast as the workers can: stored first,
+processed later, never dropped.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +13,74 @@ import json
 import logging
 import math
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
+import redis
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from base.tasks_by_name import task_send_on_commit
+from base.tasks_by_name import task_send
 from slackbot.models import InboundState, SlackInbound
 
 logger = logging.getLogger("slabuddy.inbound")
 
 REQUEUE_AFTER = timedelta(seconds=30)
 PROCESS_TASK = "slackbot.tasks.slack_inbound_process"
+DRAIN_TASK = "slackbot.tasks.slack_inbound_drain"
+# While this Redis key exists a drain task is queued and not yet started: requests
+# need not queue another. The drain deletes it when it starts, so a delivery stored
+# after that queues a new one; it expires on its own in case that drain is lost.
+DRAIN_QUEUED_KEY = "slabuddy:inbound:drain-queued"
+DRAIN_QUEUED_TTL_MS = 3000
 
 
-def slack_inbound_enqueue(*, inbound_id: int) -> None:
-    """Queue processing once the row is committed (at once outside a transaction).
-    A broker failure never turns into an error for Slack: the inbound sweep re-queues it."""
-    task_send_on_commit(PROCESS_TASK, args=(inbound_id,), why_safe="the inbound sweep re-queues it")
+@cache
+def _redis():
+    """A client for the broker's Redis (redis-py pools connections and is fork-safe)."""
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+def _broker_is_redis() -> bool:
+    return settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+
+
+def slack_inbound_drain_queue(*, countdown: float | None = None) -> bool:
+    """Queue a drain task. Never raises: a stored delivery is found by the inbound sweep."""
+    return task_send(DRAIN_TASK, countdown=countdown, why_safe="the inbound sweep queues a drain")
+
+
+def slack_inbound_nudge() -> None:
+    """Make sure a drain is on its way, at the cost of one Redis round trip per request.
+
+    On Redis only the first request after a drain started queues the next one
+    (``SET NX``); elsewhere (the embedded broker, a few events a minute) every
+    request queues one, and drains that find nothing to do end at once.
+    """
+    if _broker_is_redis():
+        try:
+            if not _redis().set(DRAIN_QUEUED_KEY, 1, nx=True, px=DRAIN_QUEUED_TTL_MS):
+                return
+        except Exception:  # Redis down: the delivery is stored; the sweep or the next nudge finds it
+            logger.warning("could not reach Redis to queue a drain; the inbound sweep will", exc_info=True)
+            return
+    slack_inbound_drain_queue()
+
+
+def slack_inbound_nudge_clear() -> None:
+    """Called by a drain as it starts: a delivery stored from now on queues another drain."""
+    if not _broker_is_redis():
+        return
+    try:
+        _redis().delete(DRAIN_QUEUED_KEY)
+    except Exception:
+        logger.warning("could not clear the drain-queued flag; it expires by itself", exc_info=True)
+
+
+def slack_inbound_nudge_on_commit() -> None:
+    """Nudge once the row is committed (at once in autocommit, the HTTP path)."""
+    transaction.on_commit(slack_inbound_nudge)
 
 
 class Malformed(ValueError):
@@ -72,26 +129,31 @@ def _check_string(value: str) -> None:
         raise Malformed("lone surrogate") from exc
 
 
+def _insert(**fields: Any) -> SlackInbound:
+    if transaction.get_connection().in_atomic_block:
+        with transaction.atomic():  # a savepoint: a duplicate must not break the caller's transaction
+            return SlackInbound.objects.create(**fields)
+    return SlackInbound.objects.create(**fields)  # autocommit: one statement, one round trip
+
+
 def slack_inbound_store(
     *, key: str, kind: str, payload: dict[str, Any], retry_num: int = 0, now: datetime | None = None
 ) -> tuple[SlackInbound, bool]:
-    """Store the delivery once per key and queue it after commit.
+    """Store the delivery once per key and nudge the drain after commit.
 
     A duplicate (Slack retry) is acknowledged without a second row. If the
-    stored copy is still pending a while later (its Celery message was lost),
-    it is queued again: processing is idempotent, so that is always safe.
+    stored copy is still pending a while later (its drain was lost), the drain
+    is nudged again: processing is idempotent, so that is always safe.
     """
     now = now or timezone.now()
     try:
-        with transaction.atomic():
-            inbound = SlackInbound.objects.create(
-                key=key, kind=kind, payload=payload, received_at=now, retry_num=min(retry_num, 100)
-            )
-            slack_inbound_enqueue(inbound_id=inbound.pk)
-        return inbound, True
+        inbound = _insert(key=key, kind=kind, payload=payload, received_at=now, retry_num=min(retry_num, 100))
     except IntegrityError:
         inbound = SlackInbound.objects.get(key=key)
+    else:
+        slack_inbound_nudge_on_commit()
+        return inbound, True
     if inbound.state == InboundState.PENDING and inbound.received_at < now - REQUEUE_AFTER:
-        slack_inbound_enqueue(inbound_id=inbound.pk)
+        slack_inbound_nudge_on_commit()
     logger.info("slack_inbound_duplicate key=%s retry_num=%s state=%s", key, retry_num, inbound.state)
     return inbound, False

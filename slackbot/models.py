@@ -24,7 +24,8 @@ class SlackInbound(models.Model):
     ``key`` is the Events API ``event_id`` (or the interaction's action key):
     a retry of a delivery that was stored is acknowledged and dropped; a retry
     of one that failed before it was stored simply stores it now. Pending rows
-    are re-queued by a beat job, so a lost Celery message loses nothing.
+    are processed in batches by the drain task (slackbot/drain.py); a beat job
+    queues a drain for any left pending, so a lost Celery message loses nothing.
     """
 
     key = models.CharField(max_length=200, unique=True)
@@ -36,12 +37,21 @@ class SlackInbound(models.Model):
     )
     state = models.CharField(max_length=16, choices=InboundState.choices, default=InboundState.PENDING)
     attempts = models.PositiveIntegerField(default=0)
+    not_before = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Pending: not processed before this (a drain holds it, or Slack asked us to wait).",
+    )
     processed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["state", "received_at"], name="inbound_state_received")]
+        indexes = [
+            models.Index(fields=["state", "received_at"], name="inbound_state_received"),
+            # The drain takes pending deliveries in arrival order: a small partial index.
+            models.Index(fields=["id"], condition=models.Q(state="pending"), name="inbound_pending_id"),
+        ]
         db_table = "tickets_slackinbound"  # the table keeps the name it had before this app existed
 
     def __str__(self) -> str:

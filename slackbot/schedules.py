@@ -29,7 +29,8 @@ def schedules() -> list[Schedule]:
         Schedule(
             name="Re-queue pending Slack deliveries",
             task="slackbot.tasks.slack_inbound_sweep",
-            every_seconds=60,
-            description="Process stored Slack events whose Celery message was lost; prune old ones.",
+            every_seconds=15,
+            description="Queue a drain for stored Slack events still waiting (their drain task was "
+            "lost: broker flushed, worker killed); prune old ones.",
         ),
     ]

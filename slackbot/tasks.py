@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from celery import shared_task
 from django.utils import timezone
 
 from base.tasks_by_name import task_send
 from slackbot.dispatch import slack_inbound_process as process
-from slackbot.inbound import PROCESS_TASK
-from slackbot.models import InboundState, SlackInbound
+from slackbot.drain import slack_inbound_drain as drain
+from slackbot.drain import slack_inbound_sweep as sweep
+from slackbot.inbound import DRAIN_TASK, PROCESS_TASK, slack_inbound_drain_queue
 from slackbot.replies import SlackRetryLater
 from slackbot.responses import helpdesk_poll as poll_helpdesks
 from slackbot.responses import slack_threads_poll as poll_threads
@@ -20,13 +20,21 @@ from tickets.models import WatchedChannel
 
 logger = logging.getLogger("slabuddy.tasks")
 
-INBOUND_SWEEP_AFTER = timedelta(minutes=1)
-INBOUND_KEEP = timedelta(days=14)
 SCAN_TASK = "slackbot.tasks.channel_scan"
+
+
+@shared_task(name=DRAIN_TASK, acks_late=True)
+def slack_inbound_drain() -> str:
+    """Process stored deliveries in batches for a second, then hand over to the next drain."""
+    result = drain()
+    if result.more:
+        slack_inbound_drain_queue()
+    return f"processed={result.processed} failed={result.failed} batches={result.batches} more={result.more}"
 
 
 @shared_task(name=PROCESS_TASK, bind=True, max_retries=10, acks_late=True)
 def slack_inbound_process(self, inbound_id: int) -> str:
+    """One delivery on its own (deliveries queued this way before drains existed)."""
     try:
         return process(inbound_id=inbound_id)
     except SlackRetryLater as exc:
@@ -34,20 +42,9 @@ def slack_inbound_process(self, inbound_id: int) -> str:
 
 
 @shared_task(name="slackbot.tasks.slack_inbound_sweep")
-def slack_inbound_sweep() -> int:
-    """Re-queue deliveries still pending a minute after they arrived; forget old ones."""
-    now = timezone.now()
-    ids = list(
-        SlackInbound.objects.filter(
-            state=InboundState.PENDING, received_at__lt=now - INBOUND_SWEEP_AFTER
-        ).values_list("pk", flat=True)[:500]
-    )
-    for inbound_id in ids:
-        task_send(PROCESS_TASK, args=(inbound_id,), why_safe="the next inbound sweep re-queues it")
-    SlackInbound.objects.filter(received_at__lt=now - INBOUND_KEEP).exclude(
-        state=InboundState.PENDING
-    ).delete()
-    return len(ids)
+def slack_inbound_sweep() -> bool:
+    """Beat: queue a drain for deliveries left waiting (their drain was lost); prune old ones."""
+    return sweep()
 
 
 @shared_task(name="slackbot.tasks.channel_scan_all")

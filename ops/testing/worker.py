@@ -12,6 +12,7 @@ root conftest.py rather than this class directly.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +25,8 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection
+
+CATCH_UP_DONE = re.compile(r"escalations_requeue_horizon\[[^\]]+\] succeeded")
 
 
 def database_url_for_worker() -> str:
@@ -118,7 +121,13 @@ class CeleryWorker:
     def _ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
             raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")
-        return " ready." in self.log()
+        log = self.log()
+        if " ready." not in log:
+            return False
+        # Connecting, a worker queues its catch-up (a sweep per process, then a re-queue of
+        # the levels within the horizon: slabuddy/celery.py). Wait until it has run, so that
+        # it never mixes with what the test does next.
+        return "escalation" not in self.queues.split(",") or bool(CATCH_UP_DONE.search(log))
 
     def log(self) -> str:
         try:

@@ -150,11 +150,11 @@ def test_after_a_broker_flush_the_sweeper_fires_each_overdue_level_once(
     tickets = [open_ticket(fake_slack, channel=f"CFLUSH{i}") for i in range(3)]
     purge_broker()  # every delayed task is gone
     last_due = max(row.due_at for t in tickets for row in levels(t))
-    worker = celery_worker_factory(**WORKER_ENV)
     wait_for(lambda: timezone.now() > last_due + timedelta(seconds=1.5), timeout=30,
              message="all levels overdue")
     assert fake_slack.posts() == []  # nothing left to fire them but the sweeper
-    escalations_sweep.delay()  # what beat sends every ESCALATION_SWEEP_SECONDS
+    # A worker sweeps as it connects (slabuddy/celery.py), as beat asks every ESCALATION_SWEEP_SECONDS.
+    worker = celery_worker_factory(**WORKER_ENV)
     wait_for(lambda: all(settled(t) for t in tickets), timeout=30, message="six levels fired")
     escalations_sweep.delay()
     wait_for(lambda: worker.log().count("escalations_sweep[") >= 4, timeout=30,

@@ -219,16 +219,20 @@ def test_a_stale_pending_duplicate_is_queued_again(client, slack_secrets, django
     assert len(callbacks) == 1
 
 
-def test_inbound_sweep_requeues_pending_rows(slack_secrets, client, monkeypatch):
+def test_inbound_sweep_queues_a_drain_for_deliveries_left_waiting(slack_secrets, client, monkeypatch):
+    import slackbot.inbound
     import slackbot.tasks
 
     post_event(client, event_callback(helpdesk_message(), event_id="EvSweep"))
-    published = []
-    monkeypatch.setattr(slackbot.tasks, "task_send", lambda name, *, args, **kw: published.append(args))
-    assert slackbot.tasks.slack_inbound_sweep() == 0  # too fresh: its own task is on the way
+    queued = []
+    monkeypatch.setattr(slackbot.inbound, "task_send", lambda name, **kw: queued.append(name) or True)
+    assert slackbot.tasks.slack_inbound_sweep() is False  # too fresh: its own drain is on the way
     SlackInbound.objects.update(received_at=SlackInbound.objects.get().received_at - timedelta(minutes=2))
-    assert slackbot.tasks.slack_inbound_sweep() == 1
-    assert published == [(SlackInbound.objects.get().pk,)]
+    assert slackbot.tasks.slack_inbound_sweep() is True
+    assert queued == ["slackbot.tasks.slack_inbound_drain"]
+    # Held by a drain (or waiting for Slack's Retry-After): not yet.
+    SlackInbound.objects.update(not_before=timezone.now() + timedelta(seconds=30))
+    assert slackbot.tasks.slack_inbound_sweep() is False
 
 
 # -- intake through events ---------------------------------------------------------------

@@ -1,8 +1,13 @@
-"""Run web, Celery worker and Celery beat together on one machine.
+"""Run web, Celery worker, Celery beat and Flower together on one machine.
 
 This is what ``make run`` starts. Each child runs in its own process group so
 that shutdown is ours to order: Ctrl-C (SIGINT) or SIGTERM stops every child
 and its pool processes, and if any child dies the others are stopped too.
+
+Flower listens on 127.0.0.1 only and never without a password: FLOWER_BASIC_AUTH
+(``user:password``) if set, else a password generated once into the data folder
+and printed next to the admin URL. It reads it from its environment (FLOWER_*),
+not from its command line, where ``ps`` would show it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import urllib.error
 import urllib.request
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from base.fake_slack import BOT_USER_ID
 from ops.demo.setup import DEMO_ROUTING_KEY, demo_setup
@@ -43,10 +48,15 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("SLABUDDY_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("SLABUDDY_PORT", 8000)))
         parser.add_argument("--concurrency", type=int, default=2)
+        parser.add_argument(
+            "--flower-port", type=int, default=int(os.environ.get("SLABUDDY_FLOWER_PORT", 5555)),
+            help="Flower's port on 127.0.0.1 (0: do not start Flower)",
+        )
 
-    def handle(self, *args, host: str, port: int, concurrency: int, **options):
+    def handle(self, *args, host: str, port: int, concurrency: int, flower_port: int, **options):
         python = sys.executable
         celery = [python, "-m", "celery", "-A", "slabuddy"]
+        flower_login = flower_basic_auth() if flower_port else None
         commands = {
             "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
             "worker": celery + [
@@ -60,6 +70,10 @@ class Command(BaseCommand):
             ],
         }
         env = dict(os.environ)
+        if flower_login:
+            commands["flower"] = celery + ["flower", "--address=127.0.0.1", f"--port={flower_port}"]
+            env["FLOWER_BASIC_AUTH"] = flower_login
+            env.pop("FLOWER_BASIC_AUTH_FILE", None)  # Flower would take it for an option of its own
         if settings.DEMO_MODE:
             commands, env = self._with_demo_slack(commands, env)
         self.children: dict[str, subprocess.Popen] = {}
@@ -87,6 +101,10 @@ class Command(BaseCommand):
             banner = f"SLA Buddy is up. Admin: {url}/admin/"
             if settings.DEMO_MODE:
                 banner += f"   Demo: {url}/demo/"
+            if flower_login:
+                user, password = flower_login.split(":", 1)
+                banner += (f"\nFlower (Celery monitoring): http://127.0.0.1:{flower_port}/  "
+                           f"user {user!r}, password {password!r}")
             self.stdout.write(self.style.SUCCESS(banner) + "\nPress Ctrl-C to stop everything.")
         exit_code = self._supervise()
         sys.exit(exit_code)
@@ -175,6 +193,23 @@ class Command(BaseCommand):
             os.killpg(child.pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def flower_basic_auth() -> str:
+    """``user:password`` for Flower: FLOWER_BASIC_AUTH, else generated once and kept (0600)."""
+    if settings.FLOWER_BASIC_AUTH is not None:
+        user, _, password = settings.FLOWER_BASIC_AUTH.partition(":")
+        if not user or not password:
+            raise CommandError("FLOWER_BASIC_AUTH must be user:password: Flower never runs without one.")
+        return settings.FLOWER_BASIC_AUTH
+    path = settings.DATA_DIR / "flower_password"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(12))
+        path.chmod(0o600)
+    password = path.read_text().strip()
+    if not password:
+        raise CommandError(f"{path} is empty; delete it and a new Flower password is generated.")
+    return f"flower:{password}"
 
 
 def _free_port() -> int:
