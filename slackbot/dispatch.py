@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from base.slack_api import bot_user_id
 from slackbot.app_home import app_home_opened_handle
+from slackbot.identity import own_bot_id_known
 from slackbot.intake import ticket_intake_message, tickets_intake_messages
 from slackbot.interactions import slack_interaction_handle
 from slackbot.mentions import mention_handle
@@ -73,11 +74,15 @@ def slack_event_route(*, event: dict[str, Any], bot: str) -> tuple[Route, str]:
 
 
 def inbound_is_intake(inbound: SlackInbound, *, bot: str) -> bool:
-    """A new top-level message: database work only, so it can share a transaction with others."""
+    """A new top-level message: database work only, so it can share a transaction with others.
+    (A bot's message needs the bot's own id to be judged: until this process knows it, the
+    message is handled on its own, where Slack may be asked.)"""
     if inbound.kind != InboundKind.EVENT or not isinstance(inbound.payload, dict):
         return False
     event = inbound.payload.get("event")
-    return isinstance(event, dict) and slack_event_route(event=event, bot=bot)[0] == Route.INTAKE
+    if not isinstance(event, dict) or slack_event_route(event=event, bot=bot)[0] != Route.INTAKE:
+        return False
+    return not event.get("bot_id") or own_bot_id_known()
 
 
 def inbound_channel_id(inbound: SlackInbound) -> str:

@@ -40,7 +40,6 @@ from slackbot.dispatch import (
     slack_events_intake,
     slack_inbound_process,
 )
-from slackbot.identity import own_bot_id
 from slackbot.inbound import slack_inbound_drain_queue, slack_inbound_nudge_clear
 from slackbot.models import InboundState, SlackInbound
 from slackbot.replies import SlackRetryLater
@@ -72,6 +71,7 @@ def _ready(now: datetime) -> QuerySet:
 
 def _batch_take(*, now: datetime, size: int, result: DrainResult) -> list[int] | None:
     """One batch: process its new tickets, hold the rest. Returns the held ids (None: nothing ready)."""
+    bot = bot_user_id()  # may ask Slack (once per process): never inside the transaction
     with transaction.atomic():
         ready = _ready(now)
         if connection.features.has_select_for_update_skip_locked:
@@ -80,7 +80,6 @@ def _batch_take(*, now: datetime, size: int, result: DrainResult) -> list[int] |
         if not rows:
             return None
         result.batches += 1
-        bot = bot_user_id()
         intake = [row for row in rows if inbound_is_intake(row, bot=bot)]
         intake_ids = {row.pk for row in intake}
         held = [row.pk for row in rows if row.pk not in intake_ids]
@@ -139,13 +138,6 @@ def slack_inbound_drain(
     """Process ready deliveries until none is left or the budget is spent (then ``more`` is set)."""
     slack_inbound_nudge_clear()  # from now on a new delivery queues the next drain
     result = DrainResult()
-    try:
-        # Who the bot is, asked of Slack here (once per process) and not inside a batch's transaction.
-        bot_user_id()
-        own_bot_id()
-    except SlackRetryLater as exc:
-        slack_inbound_drain_queue(countdown=exc.retry_after)  # the deliveries stay stored
-        return result
     size = batch_size or (SQLITE_BATCH_SIZE if connection.vendor == "sqlite" else BATCH_SIZE)
     deadline = time.monotonic() + budget_seconds
     while True:

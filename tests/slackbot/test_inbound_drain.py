@@ -13,8 +13,9 @@ from django.utils import timezone
 import slackbot.drain
 import slackbot.inbound
 import slackbot.intake
-from base.fake_slack import BOT_USER_ID
+from base.fake_slack import BOT_ID, BOT_USER_ID
 from escalation.models import Escalation, TicketSla
+from slackbot.dispatch import inbound_is_intake
 from slackbot.drain import slack_inbound_drain
 from slackbot.inbound import DRAIN_QUEUED_KEY, DRAIN_TASK, slack_inbound_nudge_clear, slack_inbound_store
 from slackbot.intake import ticket_intake_message
@@ -23,6 +24,12 @@ from tests.support.slack_requests import event_callback, helpdesk_message, now_t
 from tickets.models import Ticket, TicketEvent
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def own_ids_configured(settings):
+    """The bot's own user and bot ids are configured, so judging a bot's message needs no Slack."""
+    settings.SLACK_BOT_ID = BOT_ID
 
 
 def store(event: dict, key: str | None = None) -> SlackInbound:
@@ -202,3 +209,24 @@ def test_on_the_embedded_broker_every_delivery_queues_a_drain(settings, monkeypa
         for _ in range(3):
             store(helpdesk_message())
     assert queued == [DRAIN_TASK] * 3
+
+
+def test_until_the_bots_own_id_is_known_a_bots_message_is_judged_outside_the_batch(
+    channel, slack_secrets, fake_slack, settings
+):
+    settings.SLACK_BOT_ID = ""
+    # A Slack address this process never asked, so its answer is not cached yet.
+    settings.SLACK_API_BASE_URL = fake_slack.base_url + "own-id-unknown/"
+    helpdesk = store(helpdesk_message(ticket_id="501"))
+    own = store({**helpdesk_message(ticket_id="502"), "bot_id": BOT_ID})
+    result = slack_inbound_drain(batch_size=50)
+    assert result.processed == 2
+    assert len(fake_slack.calls("auth.test")) == 1  # asked once, outside the batch's transaction
+    assert outcome(helpdesk) == (InboundState.DONE, "intake: helpdesk fields")
+    assert outcome(own)[0] == InboundState.DONE
+    assert list(Ticket.objects.values_list("helpdesk_ticket_id", flat=True)) == ["501"]
+    later = store(helpdesk_message(ticket_id="503"))
+    assert inbound_is_intake(later, bot=BOT_USER_ID)  # known now: a bot's message joins the batch again
+    assert slack_inbound_drain(batch_size=50).processed == 1
+    assert outcome(later) == (InboundState.DONE, "intake: helpdesk fields")
+    assert len(fake_slack.calls("auth.test")) == 1
