@@ -10,11 +10,11 @@ for a business clock).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from escalation.clock import CALENDAR, Clock, ClockKind, clock_for
 from escalation.models import TicketSla
-from escalation.policy import LevelPlan, PolicySnapshot
+from escalation.policy import Ladder, LevelPlan, PolicySnapshot
 from tickets.hours import OpenHours
 from tickets.models import Tier
 from tickets.tier_hours import tier_open_hours
@@ -38,17 +38,28 @@ def level_clock(clock: Clock, *, outside_hours: bool) -> Clock:
     return CALENDAR if outside_hours else clock
 
 
+def ladder_plan(*, levels: tuple[LevelPlan, ...], target: timedelta | None, clock: Clock,
+                start: datetime) -> SlaPlan:
+    """Due times and breach time of a ladder whose clock starts at ``start`` (pure)."""
+    due = tuple(
+        LevelDue(plan, level_clock(clock, outside_hours=plan.outside_hours).add(start, plan.delay))
+        for plan in levels
+    )
+    breach_at = clock.add(start, target) if target is not None else None
+    return SlaPlan(clock=clock, breach_at=breach_at, levels=due)
+
+
 def sla_plan(*, snapshot: PolicySnapshot, opened_at: datetime, hours: OpenHours | None) -> SlaPlan:
     """Due times and breach time for a ticket opened at ``opened_at`` (``hours``: the tier's,
     needed for a business clock only)."""
     clock = clock_for(kind=snapshot.clock, hours=hours)
-    levels = tuple(
-        LevelDue(plan, level_clock(clock, outside_hours=plan.outside_hours).add(opened_at, plan.delay))
-        for plan in snapshot.levels
-    )
-    target = snapshot.target
-    breach_at = clock.add(opened_at, target) if target is not None else None
-    return SlaPlan(clock=clock, breach_at=breach_at, levels=levels)
+    return ladder_plan(levels=snapshot.levels, target=snapshot.target, clock=clock, start=opened_at)
+
+
+def next_response_plan(*, ladder: Ladder, clock: Clock, started_at: datetime) -> SlaPlan:
+    """A next-response cycle started by a customer's message at ``started_at``: the same
+    arithmetic as the first response, from that message (arming of a cycle and replays)."""
+    return ladder_plan(levels=ladder.levels, target=ladder.target, clock=clock, start=started_at)
 
 
 def tier_sla_plan(*, snapshot: PolicySnapshot, tier: Tier, opened_at: datetime) -> SlaPlan:

@@ -121,7 +121,8 @@ def test_the_incident_is_resolved_when_the_ticket_is_answered(
     fire(level(ticket, 3), at=at(35))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assert answer(ticket)
-    assert len(callbacks) == 2  # the revoke of level 4's task, and the resolve task
+    # the revoke of level 4's task, the resolve task, and the update of level 3's message ("Answered by …")
+    assert len(callbacks) == 3
     [resolve_row] = [m for m in pages() if m.key.endswith(":resolve")]
     assert resolve_row.status == OutboxStatus.NEW  # written down with the response, sent after commit
 
