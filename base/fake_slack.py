@@ -63,7 +63,8 @@ class FakeSlack:
         self.page_limit_cap = page_limit_cap
         # Sent back by auth.test in the x-oauth-scopes header, as Slack does.
         self.scopes = ["app_mentions:read", "channels:history", "channels:read", "chat:write", "commands",
-                       "groups:history", "groups:read", "usergroups:read", "users:read", "users:read.email"]
+                       "groups:history", "groups:read", "reactions:read", "usergroups:read", "users:read",
+                       "users:read.email"]
         self._ts_counter = itertools.count(1)
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True

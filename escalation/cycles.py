@@ -127,7 +127,7 @@ class CycleStart:
 
 
 def ticket_next_response_start(
-    *, ticket: Ticket, request_key: str, message_ts: str, actor: str, at: datetime,
+    *, ticket: Ticket, request_key: str | None, message_ts: str, actor: str, at: datetime,
     now: datetime | None = None,
 ) -> CycleStart:
     """The customer wrote again (message ``message_ts`` at ``at``): after an answer, or after a

@@ -124,8 +124,10 @@ def thread_state(*, ticket: Ticket, cycle: TicketCycle, rows: list[Escalation]) 
                 f"(marked by {_who(pause.paused_by)}): escalations are paused until the customer writes "
                 "again.")
         return ThreadState(line, "waiting")
-    snooze = (SnoozeRequest.objects.filter(ticket_id=ticket.pk, applied=True, at__gte=cycle.started_at)
-              .order_by("-at").first())
+    snoozes = SnoozeRequest.objects.filter(ticket_id=ticket.pk, applied=True)
+    if cycle.number > 1:
+        snoozes = snoozes.filter(at__gte=cycle.started_at)  # not the snoozes of earlier cycles
+    snooze = snoozes.order_by("-at").first()
     resumed = pause.resumed_at if pause is not None and pause.resumed_at is not None else None
     if resumed is not None and (snooze is None or snooze.at <= resumed):
         why = _RESUMED_WHY.get(pause.resumed_via, "")
@@ -216,10 +218,10 @@ def ticket_thread_updates_send(*, ticket_id: int) -> UpdateResult:
     return result
 
 
-def thread_updates_send_pending(*, limit: int = 200) -> UpdateResult:
-    """The beat job: send every update still due a while after it was recorded."""
+def thread_updates_send_pending(*, limit: int = 200, older_than: timedelta = SWEEP_AFTER) -> UpdateResult:
+    """The beat job: send every update still due ``older_than`` after it was recorded."""
     total = UpdateResult()
-    stale = _due_updates().filter(updated_at__lt=timezone.now() - SWEEP_AFTER).order_by("updated_at")
+    stale = _due_updates().filter(updated_at__lte=timezone.now() - older_than).order_by("updated_at")
     for message in stale[:limit]:
         delivery = outbox_update_send(message)
         if delivery.status == DeliveryStatus.SENT:

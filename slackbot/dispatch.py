@@ -19,16 +19,20 @@ from base.slack_api import bot_user_id
 from slackbot.app_home import app_home_opened_handle
 from slackbot.intake import ticket_intake_message
 from slackbot.interactions import slack_interaction_handle
+from slackbot.lifecycle import message_changed_handle, message_deleted_handle, reaction_handle
 from slackbot.mentions import mention_handle
 from slackbot.models import InboundKind, InboundState, SlackInbound
 from slackbot.parsing import HUMAN_SUBTYPES, mentions_user
 from slackbot.replies import SlackRetryLater
 from slackbot.responses import thread_reply_handle
-from tickets.models import WatchedChannel
+from slackbot.roster import roster_slack_ids
+from tickets.models import IntakeMode, WatchedChannel
 
 logger = logging.getLogger("slabuddy.events")
 
-HANDLED_EVENT_TYPES = ("message", "app_mention", "app_home_opened")  # tuples: values may be unhashable
+# Tuples: values may be unhashable.
+HANDLED_EVENT_TYPES = ("message", "app_mention", "app_home_opened", "reaction_added", "reaction_removed")
+REACTION_EVENTS = ("reaction_added", "reaction_removed")
 MAX_ATTEMPTS = 8
 
 
@@ -78,6 +82,10 @@ def slack_event_handle(*, payload: dict[str, Any], now: datetime) -> str:
         return f"ignored event type {event_type}"
     if event_type == "app_home_opened":
         return app_home_opened_handle(event=event, now=now)
+    if event_type in REACTION_EVENTS:
+        item = event.get("item") if isinstance(event.get("item"), dict) else {}
+        channel = _watched(item.get("channel"))
+        return reaction_handle(channel=channel, event=event, now=now) if channel else "unwatched channel"
     channel = _watched(event.get("channel"))
     if channel is None:
         return "unwatched channel"
@@ -88,21 +96,45 @@ def slack_event_handle(*, payload: dict[str, Any], now: datetime) -> str:
     thread_ts = _str(event.get("thread_ts"))
     is_human = bool(user) and user != bot and not event.get("bot_id")
 
+    top_level = not thread_ts or thread_ts == ts
     if event_type == "app_mention":
         if not is_human:
             return "mention by a bot"
+        if top_level and _a_customers_ticket(channel, user):
+            return _intake(channel, event, bot=bot, now=now)
         return mention_handle(channel=channel, event=event, now=now)
 
     subtype = event.get("subtype")
-    if subtype == "thread_broadcast" or (thread_ts and thread_ts != ts):
+    if subtype == "message_deleted":
+        return message_deleted_handle(channel=channel, event=event, now=now)
+    if subtype == "message_changed":
+        return message_changed_handle(channel=channel, event=event, now=now, bot=bot)
+    if subtype == "thread_broadcast" or not top_level:
         if subtype not in HUMAN_SUBTYPES and subtype != "thread_broadcast":
             return f"ignored subtype {subtype}"
         if is_human and mentions_user(text, bot):
-            return mention_handle(channel=channel, event=event, now=now)
-        return thread_reply_handle(channel=channel, event=event)
+            answered = mention_handle(channel=channel, event=event, now=now)
+            if roster_slack_ids([user]):
+                return answered
+            # Someone off the roster (the customer) mentioning the bot also wrote in the thread.
+            return f"{answered}; {thread_reply_handle(channel=channel, event=event, now=now)}"
+        return thread_reply_handle(channel=channel, event=event, now=now)
     if is_human and subtype in HUMAN_SUBTYPES and mentions_user(text, bot):
+        if _a_customers_ticket(channel, user):
+            return _intake(channel, event, bot=bot, now=now)
         return mention_handle(channel=channel, event=event, now=now)
+    return _intake(channel, event, bot=bot, now=now)
+
+
+def _a_customers_ticket(channel: WatchedChannel, user: str) -> bool:
+    """In a plain channel, a customer's top-level message that mentions the bot ("@SLA Buddy our
+    database is down") is a ticket; a support engineer's is talking to the bot (help, how-to)."""
+    return channel.intake_mode == IntakeMode.PLAIN and not roster_slack_ids([user])
+
+
+def _intake(channel: WatchedChannel, event: dict[str, Any], *, bot: str, now: datetime) -> str:
+    message = {**event, "type": "message"}  # an app_mention is the same message
     result = ticket_intake_message(
-        channel=channel, message=event, source="events", now=now, bot_user_id=bot
+        channel=channel, message=message, source="events", now=now, bot_user_id=bot
     )
     return f"intake: {result.reason}"

@@ -16,7 +16,8 @@ from django.db import IntegrityError, transaction
 
 from escalation.arming import ticket_arm
 from slackbot.identity import own_bot_id
-from slackbot.parsing import ChannelRules, Verdict, message_parse
+from slackbot.parsing import MENTIONS_BOT, ChannelRules, Verdict, message_parse
+from slackbot.roster import roster_slack_ids
 from tickets.models import Ticket, TicketEventKind, WatchedChannel
 from tickets.timeline import timeline_record
 
@@ -58,6 +59,8 @@ def ticket_intake_message(
     parsed = verdict.ticket
     if parsed is None:
         return IntakeResult(None, False, verdict.reason)
+    if verdict.reason == MENTIONS_BOT and roster_slack_ids([parsed.author]):
+        return IntakeResult(None, False, "talks to the bot")  # a support engineer, not a customer
 
     existing = Ticket.objects.filter(channel=channel, slack_ts=parsed.slack_ts).first()
     if existing is not None:

@@ -271,6 +271,10 @@ class TicketQuerySet(models.QuerySet):
             )
         )
 
+    def note_helpdesk_status(self, *, pk: int, was: str, now: str) -> bool:
+        """The helpdesk reported a new status: True for the one call that saw it change."""
+        return bool(self.filter(pk=pk, helpdesk_status=was).update(helpdesk_status=now))
+
     def mark_rearmed(self, *, pk: int) -> bool:
         """A next-response cycle starts: after a response, or reopened after a close."""
         return bool(
@@ -301,6 +305,11 @@ class Ticket(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True, help_text="Closed without a further reply then.")
     closed_via = models.CharField(max_length=16, choices=TicketVia.choices, blank=True)
     closed_by = models.CharField(max_length=200, blank=True)
+    helpdesk_status = models.CharField(
+        max_length=16, blank=True,
+        help_text="The helpdesk's status as last reported (open, waiting, closed): its changes close, pause, "
+        "resume or start a next-response cycle.",
+    )
     responses_checked_at = models.DateTimeField(
         null=True, blank=True,
         help_text="When a poll last asked the helpdesk or read the thread for a response.",

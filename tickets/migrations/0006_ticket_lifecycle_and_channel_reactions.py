@@ -12,6 +12,11 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name='ticket',
+            name='helpdesk_status',
+            field=models.CharField(blank=True, help_text="The helpdesk's status as last reported (open, waiting, closed): its changes close, pause, resume or start a next-response cycle.", max_length=16),
+        ),
+        migrations.AddField(
+            model_name='ticket',
             name='closed_at',
             field=models.DateTimeField(blank=True, help_text='Closed without a further reply then.', null=True),
         ),

@@ -30,6 +30,7 @@ from tickets.models import WatchedChannel
 REQUIRED_SCOPES = (
     "app_mentions:read", "channels:history", "channels:read", "chat:write",
     "commands", "users:read", "users:read.email",  # /sla, its modals, /sla add-engineer
+    "reactions:read",  # close and waiting-on-customer reactions
 )
 # Needed only for private channels.
 PRIVATE_CHANNEL_SCOPES = ("groups:history", "groups:read")
