@@ -120,6 +120,7 @@ def escalation_draft(row: Escalation, *, ticket: Ticket, now: datetime) -> Draft
             "resolved_kind": resolution.kind,
             "fell_through_from": resolution.fell_through_from,
             "note": resolution.note,
+            "cycle": row.cycle,
         },
     )
 

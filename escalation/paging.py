@@ -171,7 +171,7 @@ def page_level_draft(
         "time_zone": ticket.channel.tier.time_zone,
     }
     provider = (delivery.message.payload or {}).get("provider", "")
-    details = {"paged": provider, "page_key": delivery.message.key}
+    details = {"paged": provider, "page_key": delivery.message.key, "cycle": row.cycle}
     if delivery.status == DeliveryStatus.SENT:
         paged = f"{label}: incident `{delivery.reference}`"
         template = (row.message_template or PAGED_TEMPLATE).replace("{paged}", _literal(paged))

@@ -34,7 +34,7 @@ from escalation.models import (
     TicketSla,
 )
 from escalation.transitions import EscalationState
-from tickets.models import Ticket, TicketState, TicketVia
+from tickets.models import CLOSED_HOW, Ticket, TicketState, TicketVia
 
 logger = logging.getLogger("slabuddy.escalation")
 
@@ -67,12 +67,6 @@ def _levels(numbers: list[int]) -> str:
     return "levels " + ", ".join(map(str, numbers))
 
 
-_CLOSED_HOW = {
-    TicketVia.HELPDESK: "in the helpdesk",
-    TicketVia.DELETED: "(its message was deleted)",
-    TicketVia.REACTION: "with a reaction",
-    TicketVia.BUTTON: "with the Close button",
-}
 _RESUMED_WHY = {
     TicketVia.CUSTOMER: "the customer replied",
     TicketVia.HELPDESK: "the helpdesk ticket is open again",
@@ -110,10 +104,10 @@ def thread_state(*, ticket: Ticket, cycle: TicketCycle, rows: list[Escalation]) 
         line = (f":white_check_mark: Answered by {_who(cycle.responded_by)} after "
                 f"{duration_text(cycle.responded_at - cycle.started_at)}{_cancelled_after(rows)}.")
         if ticket.state == TicketState.CLOSED and ticket.closed_at:
-            line += f" Closed {_CLOSED_HOW.get(ticket.closed_via, '')} at {slack_time(ticket.closed_at)}."
+            line += f" Closed {CLOSED_HOW.get(ticket.closed_via, '')} at {slack_time(ticket.closed_at)}."
         return ThreadState(line.replace("  ", " "), "")
     if cycle.closed_at is not None:
-        how = _CLOSED_HOW.get(cycle.closed_via, "")
+        how = CLOSED_HOW.get(cycle.closed_via, "")
         by = "" if cycle.closed_via == TicketVia.DELETED else f" by {_who(cycle.closed_by)}"
         line = (f":lock: Closed{by} {how} after {duration_text(cycle.closed_at - cycle.started_at)} "
                 f"without a reply{_cancelled_after(rows)}.")

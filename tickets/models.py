@@ -224,6 +224,15 @@ class TicketVia(models.TextChoices):
     CLOSE = "close", "The ticket was closed"
 
 
+# How a close is said, after "closed" (the thread's messages, the admin).
+CLOSED_HOW = {
+    TicketVia.HELPDESK: "in the helpdesk",
+    TicketVia.DELETED: "(its message was deleted)",
+    TicketVia.REACTION: "with a reaction",
+    TicketVia.BUTTON: "with the Close button",
+}
+
+
 def _first(field: str, value):
     """Keep a first-response field once set: the first response is the ticket's, later ones are cycles'."""
     return Case(When(responded_at__isnull=True, then=Value(value)), default=F(field))
