@@ -139,13 +139,11 @@ def _content(original: OutboxMessage, state: ThreadState, *, ticket_pk: int, sno
         if isinstance(block, dict) and block.get("type") != "actions"
         and block.get("block_id") not in (STATE_BLOCK_ID, ACTIONS_BLOCK_ID)
     ]
-    text = original.text
     if state.line:
         blocks.append({"type": "context", "block_id": STATE_BLOCK_ID,
                        "elements": [{"type": "mrkdwn", "text": state.line}]})
-        text = f"{original.text}\n{state.line}"
     blocks += lifecycle_buttons(state=state.buttons, ticket_pk=ticket_pk, snooze_minutes=snooze_minutes)
-    return text, blocks
+    return original.text, blocks  # the text is the notification's fallback: what was posted
 
 
 def ticket_thread_refresh(*, ticket_id: int) -> int:
