@@ -50,13 +50,19 @@ def level_cycle_times(row: Escalation, *, ticket: Ticket, first_breach_at: datet
     return (cycle.started_at, cycle.breach_at) if cycle else (ticket.opened_at, first_breach_at)
 
 
+def cycle_first(*, ticket: Ticket, plan: SlaPlan, target: timedelta | None) -> TicketCycle:
+    """Cycle 1 (the first response) of a ticket being armed, unsaved (arming a batch saves many
+    at once); its breach time is the ticket's."""
+    return TicketCycle(ticket=ticket, number=1, kind=CycleKind.FIRST, started_at=ticket.opened_at,
+                       started_by=ticket.author_slack_id or "system", target=target, breach_at=plan.breach_at)
+
+
 def cycle_first_record(*, ticket: Ticket, plan: SlaPlan, target: timedelta | None) -> TicketCycle:
-    """Cycle 1 (the first response) of a ticket being armed; its breach time is the ticket's."""
+    first = cycle_first(ticket=ticket, plan=plan, target=target)
     cycle, _ = TicketCycle.objects.get_or_create(
         ticket=ticket, number=1,
-        defaults={"kind": CycleKind.FIRST, "started_at": ticket.opened_at,
-                  "started_by": ticket.author_slack_id or "system", "target": target,
-                  "breach_at": plan.breach_at},
+        defaults={name: getattr(first, name) for name in ("kind", "started_at", "started_by", "target",
+                                                           "breach_at")},
     )
     return cycle
 
@@ -74,9 +80,26 @@ def _late_template(template: str, *, target_kind: str, late_by: timedelta, skipp
     return note.replace("{", "{{").replace("}", "}}") + base
 
 
-def cycle_levels_create(*, ticket: Ticket, plan: SlaPlan, cycle: int, now: datetime) -> list[Escalation]:
-    """One row per planned level of ``cycle``; overdue levels collapse into the widest one.
-    Returns the rows that will fire (pending), after queueing those within the horizon."""
+@dataclass(frozen=True)
+class CycleLevels:
+    """A cycle's level rows, unsaved, and the overdue levels folded into the widest one."""
+
+    rows: list[Escalation]
+    caught_up: list[int]  # overdue levels recorded as cancelled: the widest overdue level posts for them
+    posts: int | None = None  # that widest overdue level
+
+    def note(self, *, cycle: int) -> dict | None:
+        """The timeline note of a late pickup (None if nothing was folded)."""
+        if not self.caught_up:
+            return None
+        return {"note": f"Picked up late: levels {', '.join(map(str, self.caught_up))} were already overdue; "
+                f"level {self.posts} posts once for them.",
+                "caught_up": self.caught_up, "cycle": cycle, "posts": self.posts}
+
+
+def cycle_level_rows(*, ticket: Ticket, plan: SlaPlan, cycle: int, now: datetime) -> CycleLevels:
+    """One unsaved row per planned level of ``cycle`` (no database: arming a batch uses it too);
+    levels already overdue at ``now`` collapse into the widest of them, which says so."""
     overdue = [level for level in plan.levels if level.due_at <= now]
     widest = overdue[-1] if overdue else None
     late = widest is not None and now - widest.due_at >= LATE_GRACE
@@ -104,14 +127,17 @@ def cycle_levels_create(*, ticket: Ticket, plan: SlaPlan, cycle: int, now: datet
             # Folded into the widest overdue level: recorded, never posted on its own.
             state=EscalationState.CANCELLED if level.plan.level in skipped else EscalationState.PENDING,
         ))
-    created = Escalation.objects.bulk_create(rows)
-    if skipped:
-        timeline_record(
-            ticket=ticket, kind=TicketEventKind.NOTE, at=now,
-            details={"note": f"Picked up late: levels {', '.join(map(str, skipped))} were already overdue; "
-                     f"level {widest.plan.level} posts once for them.",
-                     "caught_up": skipped, "cycle": cycle, "posts": widest.plan.level},
-        )
+    return CycleLevels(rows, skipped, widest.plan.level if skipped else None)
+
+
+def cycle_levels_create(*, ticket: Ticket, plan: SlaPlan, cycle: int, now: datetime) -> list[Escalation]:
+    """Write a cycle's level rows (``cycle_level_rows``), note a late pickup, and queue the
+    pending levels within the horizon. Returns every row."""
+    levels = cycle_level_rows(ticket=ticket, plan=plan, cycle=cycle, now=now)
+    created = Escalation.objects.bulk_create(levels.rows)
+    note = levels.note(cycle=cycle)
+    if note is not None:
+        timeline_record(ticket=ticket, kind=TicketEventKind.NOTE, at=now, details=note)
     live = [row for row in created if row.state == EscalationState.PENDING]
     escalations_queue_within_horizon(live, now=now)
     return created
