@@ -2,7 +2,8 @@
 
 open -> level 1 -> snooze -> waiting on the customer (the button on the bot's message) -> the
 customer's reply resumes it -> answered -> the customer follows up -> next-response level 1 ->
-answered; then a helpdesk message without a Ticket ID is edited into a ticket and closed.
+answered, and the admin's ticket page shows its cycles and its pause; then a helpdesk message
+without a Ticket ID is edited into a ticket and closed.
 
 Runs what ``make run`` runs (web, worker, beat, stand-in Slack) and clicks through the demo page
 like a person would. Screenshots are kept.
@@ -75,6 +76,21 @@ def test_demo_ticket_lifecycle_and_an_edit(tmp_path):
             expect(escalations.nth(1).locator("[data-testid=state-line]")).to_contain_text(
                 "Answered by @Alice (demo)", timeout=20_000)
             page.screenshot(path=str(ARTIFACTS / "demo-ticket-lifecycle.png"), full_page=True)
+
+            # The admin's ticket page shows both cycles and the pause.
+            admin = browser.new_page(viewport={"width": 1400, "height": 1000})
+            admin.goto(running.url + thread.locator("a", has_text="timeline").get_attribute("href"))
+            admin.fill("#id_username", "admin")
+            admin.fill("#id_password", (tmp_path / "admin_password").read_text().strip())
+            admin.click("input[type=submit]")
+            expect(admin.locator("#cycles-group")).to_contain_text("Next response", timeout=15_000)
+            expect(admin.locator("#cycles-group tbody tr.has_original")).to_have_count(2)
+            expect(admin.locator("#pauses-group")).to_contain_text("customer")
+            timeline = admin.locator("#sb-timeline")
+            expect(timeline).to_contain_text("Next-response cycle 2: the customer wrote again")
+            expect(timeline).to_contain_text("Resumed by UDEMOCUST1")
+            admin.screenshot(path=str(ARTIFACTS / "admin-ticket-cycles-and-pauses.png"), full_page=True)
+            admin.close()
 
             # A helpdesk message without a Ticket ID is not a ticket, until it is edited into one.
             page.click("#helpdesk-post")
