@@ -37,7 +37,7 @@ from escalation.paging import page_level_abandon, page_level_draft, page_level_e
 from escalation.queueing import escalation_queue, horizon
 from escalation.thread_state import ticket_thread_refresh
 from escalation.transitions import EscalationState
-from tickets.models import ResponseMode, ResponsePath, Ticket, TicketEventKind, TicketState
+from tickets.models import LIVE_STATES, ResponseMode, ResponsePath, Ticket, TicketEventKind, TicketState
 from tickets.timeline import timeline_record
 
 logger = logging.getLogger("slabuddy.escalation")
@@ -276,7 +276,7 @@ def escalation_fire(
 def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome:
     """Fire a level the sweeper has already claimed."""
     ticket = Ticket.objects.select_related("channel__tier").get(pk=row.ticket_id)
-    if ticket.state != TicketState.ARMED:
+    if ticket.state not in LIVE_STATES:  # claimed before a wait began: it still posts
         Escalation.objects.settle_cancelled(row)
         return FireOutcome.CANCELLED
     if _helpdesk_answered(ticket, now=now):
@@ -304,7 +304,7 @@ def _page_fire(row: Escalation, *, ticket: Ticket, now: datetime, via: str) -> F
 def _page_and_post(row: Escalation, *, ticket: Ticket, event, now: datetime) -> FireOutcome:
     """Page (at most one incident, however often this runs), then post in the thread."""
     page = page_level_record(row, ticket=ticket, event=event)  # the row written at the claim
-    if not Ticket.objects.filter(pk=ticket.pk, state=TicketState.ARMED).exists():
+    if not Ticket.objects.filter(pk=ticket.pk, state__in=LIVE_STATES).exists():
         page_level_abandon(page)  # answered meanwhile: the resolve (if it left after all) follows
         Escalation.objects.settle_cancelled(row)
         return FireOutcome.CANCELLED

@@ -380,3 +380,15 @@ def test_a_level_claimed_before_the_pause_posts_and_then_shows_the_wait(armed, f
     assert updates_sent(armed) == 1
     posted = _message(fake_slack, armed, rows(armed)[0].slack_message_ts)
     assert _buttons(posted) == ["resume", "close"]
+
+
+def test_a_level_whose_claimer_died_before_the_pause_is_posted_by_the_sweeper(armed, fake_slack, settings):
+    level1 = rows(armed)[0]
+    assert firing.escalation_claim(level1, now=at(10), via="task") is not None  # then its worker dies
+    ticket_pause(ticket=armed, via=TicketVia.BUTTON, actor="UBOB", at=at(10))
+    after_the_lease = at(10) + timedelta(seconds=settings.ESCALATION_CLAIM_LEASE_SECONDS + 1)
+    with time_machine.travel(after_the_lease, tick=False):
+        assert escalations_sweep().outcomes == {FireOutcome.FIRED: 1}
+    assert updates_sent(armed) == 1
+    assert _buttons(_message(fake_slack, armed, rows(armed)[0].slack_message_ts)) == ["resume", "close"]
+    assert states(armed) == ["fired", "paused", "paused", "paused"]
