@@ -21,7 +21,7 @@ from base.tasks_by_name import tasks_revoke_on_commit
 from escalation.cycles import ticket_cycle_current
 from escalation.lifecycle_requests import lifecycle_request_applied, lifecycle_request_take
 from escalation.models import Escalation, LifecycleAction, TicketCycle, TicketPause, TicketSla
-from escalation.planning import level_clock, ticket_clock
+from escalation.planning import pause_remaining, resume_due, ticket_clock
 from escalation.queueing import escalations_queue_within_horizon
 from escalation.thread_state import ticket_thread_refresh
 from escalation.transitions import EscalationState
@@ -65,14 +65,14 @@ def ticket_pause(
         old_task_ids = []
         for row in Escalation.objects.filter(ticket=locked, state=EscalationState.PENDING).order_by("level"):
             due = max(row.due_at, row.not_before or row.due_at)
-            left = max(level_clock(clock, outside_hours=row.outside_hours).between(at, due), timedelta(0))
+            left = pause_remaining(clock=clock, due_at=due, paused_at=at, outside_hours=row.outside_hours)
             if Escalation.objects.pause(row, remaining=left):
                 old_task_ids.append(row.celery_task_id)
                 remaining[str(row.level)] = left.total_seconds()
         cycle = ticket_cycle_current(locked.pk)
         breach_left = None
         if cycle is not None and cycle.breach_at is not None and cycle.breach_at > at:
-            breach_left = clock.between(at, cycle.breach_at)
+            breach_left = pause_remaining(clock=clock, due_at=cycle.breach_at, paused_at=at)
         TicketPause.objects.create(
             ticket=locked, cycle=cycle.number if cycle else 1, paused_at=at, paused_via=via, paused_by=actor,
             remaining=remaining, breach_remaining=breach_left,
@@ -111,8 +111,8 @@ def ticket_resume(
         clock = ticket_clock(sla, tier=locked.channel.tier, now=at)
         resumed: list[Escalation] = []
         for row in Escalation.objects.filter(ticket=locked, state=EscalationState.PAUSED).order_by("level"):
-            left = row.paused_remaining or timedelta(0)
-            due_at = level_clock(clock, outside_hours=row.outside_hours).add(at, left)
+            due_at = resume_due(clock=clock, remaining=row.paused_remaining or timedelta(0), resumed_at=at,
+                                outside_hours=row.outside_hours)
             if Escalation.objects.resume(row, due_at=due_at):
                 row.state, row.due_at, row.version = EscalationState.PENDING, due_at, row.version + 1
                 row.paused_remaining, row.celery_task_id, row.enqueued_for = None, "", None
@@ -124,7 +124,7 @@ def ticket_resume(
             details["paused_for"] = (at - pause.paused_at).total_seconds()
             cycle = TicketCycle.objects.filter(ticket=locked, number=pause.cycle).first()
             if cycle is not None and pause.breach_remaining is not None:
-                cycle.breach_at = clock.add(at, pause.breach_remaining)
+                cycle.breach_at = resume_due(clock=clock, remaining=pause.breach_remaining, resumed_at=at)
                 cycle.save(update_fields=["breach_at"])
                 if cycle.number == 1 and sla is not None:
                     sla.breach_at = cycle.breach_at  # the ticket's first-response breach time

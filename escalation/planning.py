@@ -62,6 +62,19 @@ def next_response_plan(*, ladder: Ladder, clock: Clock, started_at: datetime) ->
     return ladder_plan(levels=ladder.levels, target=ladder.target, clock=clock, start=started_at)
 
 
+def pause_remaining(*, clock: Clock, due_at: datetime, paused_at: datetime, outside_hours: bool = False
+                    ) -> timedelta:
+    """What a level (or a target) due at ``due_at`` still had to wait when the clock stopped at
+    ``paused_at``, on its own clock; nothing if it was already due (pure: pauses and replays)."""
+    return max(level_clock(clock, outside_hours=outside_hours).between(paused_at, due_at), timedelta(0))
+
+
+def resume_due(*, clock: Clock, remaining: timedelta, resumed_at: datetime, outside_hours: bool = False
+               ) -> datetime:
+    """When a paused level (or target) is due again: its remaining time after the resume."""
+    return level_clock(clock, outside_hours=outside_hours).add(resumed_at, remaining)
+
+
 def tier_sla_plan(*, snapshot: PolicySnapshot, tier: Tier, opened_at: datetime) -> SlaPlan:
     """``sla_plan`` with the tier's hours around ``opened_at`` (what arming and the preview use)."""
     hours = tier_open_hours(tier, around=opened_at) if snapshot.clock == ClockKind.BUSINESS else None
