@@ -63,7 +63,8 @@ class FakeSlack:
         self.page_limit_cap = page_limit_cap
         # Sent back by auth.test in the x-oauth-scopes header, as Slack does.
         self.scopes = ["app_mentions:read", "channels:history", "channels:read", "chat:write", "commands",
-                       "groups:history", "groups:read", "usergroups:read", "users:read", "users:read.email"]
+                       "groups:history", "groups:read", "reactions:read", "usergroups:read", "users:read",
+                       "users:read.email"]
         self._ts_counter = itertools.count(1)
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -301,6 +302,48 @@ class FakeSlack:
             message["thread_ts"] = args["thread_ts"]
         self.state.messages[channel].append(message)
         return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
+
+    def api_fake_postAsBot(self, args):
+        """Not Slack: post as another app's bot (a helpdesk), e.g. a message without a Ticket ID yet."""
+        channel, bot_id = args.get("channel"), args.get("bot_id")
+        if not channel or not bot_id:
+            return {"ok": False, "error": "channel_and_bot_id_required"}
+        message = {"type": "message", "subtype": "bot_message", "ts": self.new_ts(), "bot_id": bot_id,
+                   "username": args.get("username") or bot_id, "text": args.get("text", "")}
+        self.state.messages[channel].append(message)
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
+
+    def api_fake_editMessage(self, args):
+        """Not Slack: someone edits a message (keeps its ts); answers the message before and after."""
+        channel, ts = args.get("channel"), args.get("ts")
+        for message in self.state.messages.get(channel, []):
+            if message["ts"] == ts:
+                previous = dict(message)
+                message["text"] = args.get("text", "")
+                editor = message.get("user") or message.get("bot_id")
+                message["edited"] = {"user": editor, "ts": self.new_ts()}
+                return {"ok": True, "message": dict(message), "previous_message": previous}
+        return {"ok": False, "error": "message_not_found"}
+
+    def api_fake_react(self, args):
+        """Not Slack: a person adds (``remove``: takes off) a reaction on a message, as Slack keeps them."""
+        channel, ts, user, name = args.get("channel"), args.get("ts"), args.get("user"), args.get("name")
+        for message in self.state.messages.get(channel, []):
+            if message["ts"] == ts:
+                reactions = message.setdefault("reactions", [])
+                entry = next((r for r in reactions if r["name"] == name), None)
+                if entry is None:
+                    entry = {"name": name, "users": [], "count": 0}
+                    reactions.append(entry)
+                users = set(entry["users"])
+                if args.get("remove"):
+                    users.discard(user)
+                else:
+                    users.add(user)
+                entry["users"], entry["count"] = sorted(users), len(users)
+                message["reactions"] = [r for r in reactions if r["count"]]
+                return {"ok": True, "event_ts": self.new_ts()}
+        return {"ok": False, "error": "message_not_found"}
 
     def api_conversations_info(self, args):
         channel = args.get("channel")

@@ -144,6 +144,95 @@ def helpdesk_first_reply(*, provider: str, ticket_id: str) -> FirstReply:
     return answer
 
 
+# --- the helpdesk's status of a ticket: open, waiting on the customer, or closed -------------------
+
+OPEN, WAITING, CLOSED = "open", "waiting", "closed"
+# Zendesk: new/open/pending/hold/solved/closed. Freshdesk: the words of its default statuses, and
+# their numbers (2 open, 3 pending, 4 resolved, 5 closed, 6 waiting on customer, 7 waiting on
+# third party: the customer is not the one awaited, so it counts as open).
+_STATUS_WORDS = {
+    "new": OPEN, "open": OPEN, "reopened": OPEN, "waiting on third party": OPEN,
+    "pending": WAITING, "hold": WAITING, "on-hold": WAITING, "on hold": WAITING, "on_hold": WAITING,
+    "waiting on customer": WAITING, "awaiting customer": WAITING,
+    "solved": CLOSED, "resolved": CLOSED, "closed": CLOSED,
+}
+_FRESHDESK_CODES = {2: OPEN, 3: WAITING, 4: CLOSED, 5: CLOSED, 6: WAITING, 7: OPEN}
+
+
+def helpdesk_status_word(value: Any) -> str | None:
+    """A helpdesk's status (a word in any case, or a Freshdesk number) as open / waiting / closed;
+    None for a status that says neither (a custom one)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return _FRESHDESK_CODES.get(value)
+    if isinstance(value, str):
+        word = " ".join(value.strip().lower().replace("_", " ").split())
+        if word.isdigit():
+            return _FRESHDESK_CODES.get(int(word))
+        return _STATUS_WORDS.get(word) or _STATUS_WORDS.get(word.replace(" ", "-"))
+    return None
+
+
+@dataclass(frozen=True)
+class HelpdeskCheck:
+    """What the periodic poll learns about one ticket: its first reply (if asked) and status."""
+
+    replied: bool | None = None
+    at: datetime | None = None
+    status: str | None = None  # open / waiting / closed, or None: cannot tell
+
+
+def _zendesk_status(ticket_id: str) -> str | None:
+    if not (settings.ZENDESK_BASE_URL and settings.ZENDESK_EMAIL and settings.ZENDESK_API_TOKEN):
+        return None
+    url = (f"{settings.ZENDESK_BASE_URL.rstrip('/')}/api/v2/tickets/"
+           f"{urllib.parse.quote(ticket_id, safe='')}.json")
+    data = http_get_json(url, headers=_basic(f"{settings.ZENDESK_EMAIL}/token", settings.ZENDESK_API_TOKEN),
+                         timeout=settings.HELPDESK_TIMEOUT_SECONDS)
+    ticket = data.get("ticket") if isinstance(data, dict) else None
+    if not isinstance(ticket, dict) or "status" not in ticket:
+        raise HelpdeskUnavailable("unexpected Zendesk answer")
+    return helpdesk_status_word(ticket["status"])
+
+
+def _freshdesk_check(ticket_id: str) -> HelpdeskCheck:
+    """Freshdesk gives the status and the first reply in one answer (``?include=stats``)."""
+    if not (settings.FRESHDESK_BASE_URL and settings.FRESHDESK_API_KEY):
+        return HelpdeskCheck()
+    url = (f"{settings.FRESHDESK_BASE_URL.rstrip('/')}/api/v2/tickets/"
+           f"{urllib.parse.quote(ticket_id, safe='')}?include=stats")
+    data = http_get_json(url, headers=_basic(settings.FRESHDESK_API_KEY, "X"),
+                         timeout=settings.HELPDESK_TIMEOUT_SECONDS)
+    stats = data.get("stats") if isinstance(data, dict) else None
+    if not isinstance(stats, dict) or "first_responded_at" not in stats:
+        raise HelpdeskUnavailable("unexpected Freshdesk answer")
+    first = stats.get("first_responded_at")
+    return HelpdeskCheck(bool(first), _when(first), helpdesk_status_word(data.get("status")))
+
+
+def helpdesk_ticket_check(*, provider: str, ticket_id: str, first_reply: bool) -> HelpdeskCheck:
+    """The ticket's status, and (``first_reply``) whether it has had an agent's first reply.
+    Each part that cannot be read is None; failures are logged, never raised."""
+    if provider not in ADAPTERS or not ticket_id:
+        return HelpdeskCheck()
+    if provider == FRESHDESK:
+        try:
+            return _freshdesk_check(ticket_id)
+        except HelpdeskUnavailable as exc:
+            logger.warning("helpdesk_unavailable provider=%s helpdesk_id=%s reason=%s",
+                           provider, ticket_id, exc)
+            return HelpdeskCheck()
+    reply = helpdesk_first_reply(provider=provider, ticket_id=ticket_id) if first_reply else FirstReply(None)
+    try:
+        status = _zendesk_status(ticket_id)
+    except HelpdeskUnavailable as exc:
+        logger.warning("helpdesk_status_unavailable provider=%s helpdesk_id=%s reason=%s",
+                       provider, ticket_id, exc)
+        status = None
+    return HelpdeskCheck(reply.replied, reply.at, status)
+
+
 def helpdesk_ticket_url(*, provider: str, ticket_id: str) -> str:
     """Where an agent opens a helpdesk ticket ('' if we cannot tell): the helpdesk the
     channel's response mode names, else whichever helpdesk is configured."""

@@ -10,6 +10,9 @@ class OutboxPurpose(models.TextChoices):
     ESCALATION = "escalation", "Escalation level"
     REPLY = "reply", "Reply to a mention or a button (snooze, help)"
     NOTICE = "notice", "Notice"
+    # Not a new post: new content for a message already posted (chat.update), e.g. "Answered by …".
+    # ``slack_ts`` is the message it changes; sent by base.outbox.outbox_update_send.
+    UPDATE = "update", "Update of a posted message"
     # Not a Slack post: a page to PagerDuty, OnCall or a webhook, sent by base/pages.py.
     PAGE = "page", "Page outside Slack"
 

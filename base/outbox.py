@@ -185,6 +185,8 @@ def outbox_send(message: OutboxMessage, *, held: bool = False) -> Delivery:
     """
     if message.purpose == OutboxPurpose.PAGE:
         raise ValueError(f"{message.key} is a page: base.pages.page_send sends it, never Slack")
+    if message.purpose == OutboxPurpose.UPDATE:
+        raise ValueError(f"{message.key} is an update: outbox_update_send sends it")
     claimed = _claim(message, held=held)
     if claimed is None:
         message.refresh_from_db()
@@ -239,3 +241,76 @@ def outbox_post(
     message = outbox_record(key=key, purpose=purpose, channel=channel, thread_ts=thread_ts, text=text,
                             blocks=blocks, payload=payload)
     return outbox_send(message)
+
+
+# --- updates of messages already posted (chat.update) -------------------------------------
+#
+# One row per posted message (its key), holding the content the message should show now.
+# A later state writes new content into the same row and makes it due again, so the last
+# state recorded is the one Slack ends up showing, however the sends interleave. A
+# chat.update is idempotent, so an ambiguous failure is simply sent again (no lookup).
+
+
+def outbox_update_record(
+    *, key: str, channel: str, ts: str, text: str, blocks: list[dict[str, Any]],
+    context: dict[str, Any] | None = None,
+) -> OutboxMessage:
+    """Write down what the message ``ts`` should show now (in the caller's transaction).
+    Content that changed makes the row due again, even if an earlier content was sent or failed."""
+    content = {"text": text, "blocks": blocks, "context": context or {}}
+    message, created = OutboxMessage.objects.get_or_create(
+        key=key,
+        defaults={"purpose": OutboxPurpose.UPDATE, "channel": channel, "thread_ts": "", "slack_ts": ts,
+                  **content},
+    )
+    if not created and (message.text != text or message.blocks != blocks):
+        OutboxMessage.objects.filter(pk=message.pk).update(
+            status=OutboxStatus.NEW, last_error="", updated_at=timezone.now(), **content
+        )
+        message.refresh_from_db()
+    return message
+
+
+def outbox_update_send(message: OutboxMessage) -> Delivery:
+    """Apply a recorded update with ``chat.update`` (outside any transaction). Its row ends
+    ``sent`` only if nobody recorded newer content meanwhile; else it stays due."""
+    if message.purpose != OutboxPurpose.UPDATE:
+        raise ValueError(f"{message.key} is not an update")
+    now = timezone.now()
+    lease_until = now + outbox_lease()
+    won = OutboxMessage.objects.filter(
+        Q(pk=message.pk),
+        Q(status__in=(OutboxStatus.NEW, OutboxStatus.RETRY, OutboxStatus.SENDING)),
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+    ).update(status=OutboxStatus.SENDING, lease_until=lease_until, attempts=F("attempts") + 1, updated_at=now)
+    message.refresh_from_db()
+    if not won:
+        if message.status == OutboxStatus.SENT:
+            return Delivery(DeliveryStatus.SENT, message, slack_ts=message.slack_ts, recovered=True)
+        if message.status == OutboxStatus.FAILED:
+            return Delivery(DeliveryStatus.PERMANENT, message, error=message.last_error)
+        return Delivery(DeliveryStatus.IN_FLIGHT, message)
+    ours = OutboxMessage.objects.filter(pk=message.pk, status=OutboxStatus.SENDING, lease_until=lease_until)
+    try:
+        slack_call(slack_client().chat_update, channel=message.channel, ts=message.slack_ts,
+                   text=message.text, blocks=message.blocks)
+    except SlackError as exc:
+        error = exc.describe()
+        permanent = isinstance(exc, PermanentSlackError)
+        ours.update(status=OutboxStatus.FAILED if permanent else OutboxStatus.RETRY, last_error=error,
+                    lease_until=None, updated_at=timezone.now())
+        OutboxMessage.objects.filter(pk=message.pk, lease_until=lease_until).update(lease_until=None)
+        message.refresh_from_db()
+        if permanent:
+            logger.warning("outbox_update_failed key=%s error=%s", message.key, error)
+            return Delivery(DeliveryStatus.PERMANENT, message, error=error)
+        if isinstance(exc, RateLimited):
+            return Delivery(DeliveryStatus.RATE_LIMITED, message, retry_after=exc.retry_after, error=error)
+        return Delivery(DeliveryStatus.AMBIGUOUS, message, error=error)
+    ours.update(status=OutboxStatus.SENT, last_error="", lease_until=None, updated_at=timezone.now())
+    # Newer content recorded while we sent: it stays due; only our lease is given back.
+    OutboxMessage.objects.filter(pk=message.pk, lease_until=lease_until).update(lease_until=None)
+    message.refresh_from_db()
+    if message.status != OutboxStatus.SENT:
+        return Delivery(DeliveryStatus.IN_FLIGHT, message)
+    return Delivery(DeliveryStatus.SENT, message, slack_ts=message.slack_ts)

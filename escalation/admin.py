@@ -9,7 +9,15 @@ from django.utils.safestring import SafeString
 from base.admin_history import HistoryAdmin
 from calendars.targets import LABELS
 from escalation.clock import ClockError
-from escalation.models import Escalation, EscalationStep, SlaPolicy, SnoozeRequest, TicketSla
+from escalation.models import (
+    Escalation,
+    EscalationStep,
+    LifecycleRequest,
+    NextResponseStep,
+    SlaPolicy,
+    SnoozeRequest,
+    TicketSla,
+)
 from escalation.preview import next_friday_evening, policy_preview
 from tickets.models import Priority, Tier, TierHoliday
 
@@ -29,6 +37,11 @@ class EscalationStepForm(forms.ModelForm):
         return list(self.cleaned_data.get("page_priorities") or [])
 
 
+class NextResponseStepForm(EscalationStepForm):
+    class Meta(EscalationStepForm.Meta):
+        model = NextResponseStep
+
+
 class EscalationStepInline(admin.StackedInline):
     model = EscalationStep
     form = EscalationStepForm
@@ -40,6 +53,16 @@ class EscalationStepInline(admin.StackedInline):
         ("page_provider", "page_credential", "page_priorities"),
     )
     autocomplete_fields = ("engineer",)
+
+
+class NextResponseStepInline(EscalationStepInline):
+    """After an answer, a customer who writes again starts a cycle of these levels, timed from
+    that message (empty: customers writing again start no cycle)."""
+
+    model = NextResponseStep
+    form = NextResponseStepForm
+    verbose_name = "next-response step (delay after the customer's new message)"
+    verbose_name_plural = "next-response ladder: after an answer, a customer who writes again starts a cycle"
 
 
 def _preview_table(policy: SlaPolicy, *, title: str, opened_at: datetime) -> SafeString:
@@ -71,10 +94,11 @@ class SlaPolicyAdmin(admin.ModelAdmin):
     list_display = ("__str__", "tier", "priority", "clock", "first_response_target", "snooze_minutes",
                     "active")
     list_filter = ("tier", "priority", "clock", "active")
-    inlines = [EscalationStepInline]
+    inlines = [EscalationStepInline, NextResponseStepInline]
     readonly_fields = ("preview",)
     fields = ("tier", "priority", "name", "clock", "first_response_target", "snooze_minutes",
-              "snoozes_extend_target", "active", "preview")
+              "snoozes_extend_target", "max_total_snooze", "exclude_types", "next_response_target", "active",
+              "preview")
 
     @admin.display(description="preview (saved policy)")
     def preview(self, obj: SlaPolicy) -> SafeString | str:
@@ -127,9 +151,9 @@ class EscalationAdmin(HistoryAdmin):
     """Per-ticket levels. Read-only: they are history, changed only by the engine."""
 
     list_display = (
-        "ticket", "level", "state", "due_at", "fired_at", "fired_via", "attempts", "last_error"
+        "ticket", "cycle", "level", "state", "due_at", "fired_at", "fired_via", "attempts", "last_error"
     )
-    list_filter = ("state", "level", "fired_via", "ticket__channel__tier")
+    list_filter = ("state", "level", "cycle", "fired_via", "ticket__channel__tier")
     search_fields = ("ticket__helpdesk_ticket_id", "ticket__slack_ts", "last_error")
     date_hierarchy = "due_at"
     list_select_related = ("ticket", "ticket__channel")
@@ -145,9 +169,19 @@ class TicketSlaAdmin(HistoryAdmin):
     list_select_related = ("ticket", "ticket__channel")
 
 
+@admin.register(LifecycleRequest)
+class LifecycleRequestAdmin(HistoryAdmin):
+    """Each close, pause, resume or cycle asked for from Slack, by the request's key (applied once)."""
+
+    list_display = ("request_key", "action", "ticket", "actor", "at", "applied")
+    list_filter = ("action", "applied")
+    search_fields = ("request_key", "actor")
+    list_select_related = ("ticket", "ticket__channel")
+
+
 @admin.register(SnoozeRequest)
 class SnoozeRequestAdmin(HistoryAdmin):
-    list_display = ("request_key", "ticket", "actor", "at", "applied")
+    list_display = ("request_key", "ticket", "actor", "at", "applied", "refused")
     list_filter = ("applied",)
     search_fields = ("request_key", "actor")
     list_select_related = ("ticket", "ticket__channel")

@@ -1,8 +1,9 @@
-"""Where a ticket is armed: its policy is chosen, copied, and one pending row per level written.
+"""Where a ticket is armed: its policy is chosen and copied, its first response cycle and one
+pending row per level written.
 
-``ticket_arm`` arms one ticket; ``tickets_arm_new`` arms a batch created together
-(a flood of new tickets) with the same outcome per ticket in a handful of queries.
-Both go through ``_plan`` and ``_levels``, so the two paths cannot drift apart.
+``ticket_arm`` arms one ticket; ``tickets_arm_new`` arms a batch created together (a flood
+of new tickets) with the same outcome per ticket in a handful of queries. Both build the
+same unsaved rows (``_sla``, ``cycle_first``, ``cycle_level_rows``), so they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -13,18 +14,21 @@ from django.db import transaction
 from django.utils import timezone
 
 from escalation.clock import BusinessClock
-from escalation.models import Escalation, SlaPolicy, TicketSla
+from escalation.cycles import cycle_first, cycle_first_record, cycle_level_rows, cycle_levels_create
+from escalation.models import Escalation, SlaPolicy, TicketCycle, TicketSla
 from escalation.planning import SlaPlan, tier_sla_plan
 from escalation.policy import PolicySnapshot, policy_for, policy_snapshot
 from escalation.queueing import escalations_queue_within_horizon
+from escalation.transitions import EscalationState
 from tickets.models import Ticket, TicketEvent, TicketEventKind, TicketState
 from tickets.timeline import timeline_record, timeline_record_many
 
 
 def ticket_arm(*, ticket: Ticket, now: datetime | None = None) -> list[Escalation]:
-    """Give a new ticket its policy and one pending row per level. Idempotent:
-    a ticket that already has rows (or was found to have no policy, or was
-    answered) is returned unchanged."""
+    """Give a new ticket its policy, its first response cycle and one pending row per level.
+    Idempotent: a ticket that already has rows (or was found to have no policy, or was
+    excluded, answered or closed) is returned unchanged. A ticket whose type the policy
+    excludes is recorded with a note and never armed."""
     now = now or timezone.now()
     with transaction.atomic():
         locked = Ticket.objects.select_for_update(of=("self",)).select_related("channel").get(pk=ticket.pk)
@@ -33,6 +37,10 @@ def ticket_arm(*, ticket: Ticket, now: datetime | None = None) -> list[Escalatio
             return existing
         policy = policy_for(tier_id=locked.channel.tier_id, priority=locked.priority)
         snapshot = policy_snapshot(policy, priority=locked.priority)
+        if snapshot.excludes(locked.ticket_type):
+            _excluded(locked, snapshot, now=now)
+            ticket.state = TicketState.EXCLUDED
+            return []
         plan = _plan(locked, snapshot)
         sla = _sla(locked, policy=policy, snapshot=snapshot, plan=plan, now=now)
         if sla is not None:
@@ -41,10 +49,10 @@ def ticket_arm(*, ticket: Ticket, now: datetime | None = None) -> list[Escalatio
             _no_policy(locked, now=now)
             ticket.state = TicketState.NO_POLICY
             return []
-        rows = Escalation.objects.bulk_create(_levels(locked, plan))
+        cycle_first_record(ticket=locked, plan=plan, target=snapshot.target)
+        rows = cycle_levels_create(ticket=locked, plan=plan, cycle=1, now=now)
         timeline_record(ticket=locked, kind=TicketEventKind.ARMED, at=now,
                         details=_armed_details(snapshot, plan, rows))
-        escalations_queue_within_horizon(rows, now=now)
     return rows
 
 
@@ -52,12 +60,12 @@ def tickets_arm_new(*, tickets: list[Ticket], now: datetime | None = None) -> di
     """Arm tickets created in the caller's transaction (armed, no levels yet) all at once:
     for each the outcome of ``ticket_arm``, in a handful of queries for the lot (a flood
     of new tickets is armed by the batch, not one round trip at a time).
-    Returns each ticket's level rows by ticket id (none: no policy)."""
+    Returns each ticket's level rows by ticket id (none: no policy, or an excluded type)."""
     now = now or timezone.now()
     policies: dict[tuple[int, str], tuple[SlaPolicy | None, PolicySnapshot]] = {}
     armed: dict[int, list[Escalation]] = {}
     plans: dict[int, tuple[PolicySnapshot, SlaPlan]] = {}
-    slas, events = [], []
+    excluded, slas, cycles, notes = [], [], [], []
     with transaction.atomic():
         for ticket in tickets:
             key = (ticket.channel.tier_id, ticket.priority)
@@ -65,24 +73,38 @@ def tickets_arm_new(*, tickets: list[Ticket], now: datetime | None = None) -> di
                 policy = policy_for(tier_id=key[0], priority=key[1])
                 policies[key] = (policy, policy_snapshot(policy, priority=ticket.priority))
             policy, snapshot = policies[key]
+            armed[ticket.pk] = []
+            if snapshot.excludes(ticket.ticket_type):
+                excluded.append(ticket)
+                continue
             plan = _plan(ticket, snapshot)
             plans[ticket.pk] = (snapshot, plan)
             sla = _sla(ticket, policy=policy, snapshot=snapshot, plan=plan, now=now)
             if sla is not None:
                 slas.append(sla)
-            armed[ticket.pk] = _levels(ticket, plan)
+            if snapshot.levels:
+                cycles.append(cycle_first(ticket=ticket, plan=plan, target=snapshot.target))
+                levels = cycle_level_rows(ticket=ticket, plan=plan, cycle=1, now=now)
+                armed[ticket.pk] = levels.rows
+                note = levels.note(cycle=1)
+                if note is not None:
+                    notes.append(TicketEvent(ticket=ticket, kind=TicketEventKind.NOTE, at=now, details=note))
         TicketSla.objects.bulk_create(slas)
+        TicketCycle.objects.bulk_create(cycles)
         rows = Escalation.objects.bulk_create([row for levels in armed.values() for row in levels])
+        events = list(notes)
         for ticket in tickets:
-            levels = armed[ticket.pk]
-            if not levels:
+            if ticket in excluded:
+                _excluded(ticket, policies[(ticket.channel.tier_id, ticket.priority)][1], now=now)
+            elif not armed[ticket.pk]:
                 _no_policy(ticket, now=now)
-                continue
-            snapshot, plan = plans[ticket.pk]
-            events.append(TicketEvent(ticket=ticket, kind=TicketEventKind.ARMED, at=now,
-                                      details=_armed_details(snapshot, plan, levels)))
+            else:
+                snapshot, plan = plans[ticket.pk]
+                events.append(TicketEvent(ticket=ticket, kind=TicketEventKind.ARMED, at=now,
+                                          details=_armed_details(snapshot, plan, armed[ticket.pk])))
         timeline_record_many(events)
-        escalations_queue_within_horizon(rows, now=now)
+        escalations_queue_within_horizon([row for row in rows if row.state == EscalationState.PENDING],
+                                         now=now)
     return armed
 
 
@@ -101,13 +123,17 @@ def _sla(ticket: Ticket, *, policy: SlaPolicy | None, snapshot: PolicySnapshot, 
         ticket=ticket, policy=policy, policy_name=snapshot.name, snooze_minutes=snapshot.snooze_minutes,
         armed_at=now, clock=plan.clock.kind, first_response_target=snapshot.target,
         breach_at=plan.breach_at, hours=hours, snoozes_extend_target=snapshot.snoozes_extend_target,
+        max_total_snooze=snapshot.max_total_snooze,
+        next_response=snapshot.next_response.as_json() if snapshot.next_response else None,
     )
 
 
+_SLA_FIELDS = ("policy", "policy_name", "snooze_minutes", "armed_at", "clock", "first_response_target",
+               "breach_at", "hours", "snoozes_extend_target", "max_total_snooze", "next_response")
+
+
 def _sla_fields(sla: TicketSla) -> dict:
-    names = ("policy", "policy_name", "snooze_minutes", "armed_at", "clock", "first_response_target",
-             "breach_at", "hours", "snoozes_extend_target")
-    return {name: getattr(sla, name) for name in names}
+    return {name: getattr(sla, name) for name in _SLA_FIELDS}
 
 
 def _armed_details(snapshot: PolicySnapshot, plan: SlaPlan, rows: list[Escalation]) -> dict:
@@ -117,24 +143,20 @@ def _armed_details(snapshot: PolicySnapshot, plan: SlaPlan, rows: list[Escalatio
     return details
 
 
-def _levels(ticket: Ticket, plan: SlaPlan) -> list[Escalation]:
-    """The unsaved level rows of ``ticket`` under ``plan``."""
-    return [
-        Escalation(
-            ticket=ticket,
-            step_id=level.plan.step_id,
-            level=level.plan.level,
-            target_kind=level.plan.target_kind,
-            target_ref=level.plan.target_ref,
-            engineer_id=level.plan.engineer_id,
-            message_template=level.plan.message_template,
-            page_provider=level.plan.page_provider,
-            page_credential=level.plan.page_credential,
-            outside_hours=level.plan.outside_hours,
-            due_at=level.due_at,
-        )
-        for level in plan.levels
-    ]
+def _excluded(ticket: Ticket, snapshot: PolicySnapshot, *, now: datetime) -> None:
+    Ticket.objects.mark_excluded(pk=ticket.pk)
+    ticket.state = TicketState.EXCLUDED
+    timeline_record(
+        ticket=ticket,
+        kind=TicketEventKind.NOTE,
+        at=now,
+        details={
+            "note": f"Not escalated: {snapshot.name or 'the policy'} excludes tickets of type "
+            f"{ticket.ticket_type!r}.",
+            "excluded_type": ticket.ticket_type,
+            "policy": snapshot.name,
+        },
+    )
 
 
 def _no_policy(ticket: Ticket, *, now: datetime) -> None:

@@ -3,7 +3,7 @@ from datetime import timedelta
 import factory
 
 from calendars.targets import TargetKind
-from escalation.models import EscalationStep, SlaPolicy
+from escalation.models import EscalationStep, NextResponseStep, SlaPolicy
 from tickets.factories import TierFactory
 
 
@@ -24,4 +24,14 @@ class EscalationStepFactory(factory.django.DjangoModelFactory):
     policy = factory.SubFactory(SlaPolicyFactory)
     level = factory.Sequence(lambda n: n + 1)
     delay = factory.LazyAttribute(lambda o: timedelta(minutes=10 * o.level))
+    target_kind = TargetKind.ON_SHIFT
+
+
+class NextResponseStepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = NextResponseStep
+
+    policy = factory.SubFactory(SlaPolicyFactory)
+    level = factory.Sequence(lambda n: n + 1)
+    delay = factory.LazyAttribute(lambda o: timedelta(minutes=15 * o.level))
     target_kind = TargetKind.ON_SHIFT

@@ -27,14 +27,17 @@ from base.outbox import Delivery, DeliveryStatus, outbox_record, outbox_send
 from base.pages import page_send
 from calendars.resolve import resolve_target
 from calendars.targets import TargetKind
+from escalation.cycles import level_cycle_times
 from escalation.disarming import ticket_mark_responded
+from escalation.keys import post_key
 from escalation.messages import NextStep, render_escalation
 from escalation.models import DEFAULT_SNOOZE_MINUTES, Escalation, FiredVia, TicketSla
 from escalation.outcomes import FireOutcome
 from escalation.paging import page_level_abandon, page_level_draft, page_level_event, page_level_record
 from escalation.queueing import escalation_queue, horizon
+from escalation.thread_state import ticket_thread_refresh
 from escalation.transitions import EscalationState
-from tickets.models import ResponseMode, ResponsePath, Ticket, TicketEventKind, TicketState
+from tickets.models import LIVE_STATES, ResponseMode, ResponsePath, Ticket, TicketEventKind, TicketState
 from tickets.timeline import timeline_record
 
 logger = logging.getLogger("slabuddy.escalation")
@@ -43,8 +46,8 @@ MAX_BACKOFF_SECONDS = 60
 _HELPDESK_PATHS = {ResponseMode.ZENDESK: ResponsePath.ZENDESK, ResponseMode.FRESHDESK: ResponsePath.FRESHDESK}
 
 
-def idempotency_key(*, ticket_id: int, level: int) -> str:
-    return f"ticket:{ticket_id}:level:{level}"
+def idempotency_key(*, ticket_id: int, level: int, cycle: int = 1) -> str:
+    return post_key(ticket_id=ticket_id, level=level, cycle=cycle)
 
 
 def _claim_lease() -> timedelta:
@@ -78,7 +81,7 @@ class Draft:
 def _next_step(row: Escalation) -> NextStep | None:
     nxt = (
         Escalation.objects.filter(
-            ticket_id=row.ticket_id, level__gt=row.level, state=EscalationState.PENDING
+            ticket_id=row.ticket_id, cycle=row.cycle, level__gt=row.level, state=EscalationState.PENDING
         )
         .order_by("level")
         .first()
@@ -91,12 +94,13 @@ def escalation_draft(row: Escalation, *, ticket: Ticket, now: datetime) -> Draft
     resolution = resolve_target(
         kind=row.target_kind, ref=row.target_ref, engineer_id=row.engineer_id, at=now
     )
+    waiting_since, breach_at = level_cycle_times(row, ticket=ticket, first_breach_at=sla.get("breach_at"))
     message = render_escalation(
         template=row.message_template,
         level=row.level,
         mentions=resolution.mentions,
         note=resolution.note,
-        opened_at=ticket.opened_at,
+        opened_at=waiting_since,
         now=now,
         next_step=_next_step(row),
         snooze_minutes=sla.get("snooze_minutes") or DEFAULT_SNOOZE_MINUTES,
@@ -105,7 +109,7 @@ def escalation_draft(row: Escalation, *, ticket: Ticket, now: datetime) -> Draft
         tier=ticket.channel.tier.name,
         priority=ticket.priority,
         time_zone=ticket.channel.tier.time_zone,
-        breach_at=sla.get("breach_at"),
+        breach_at=breach_at,
     )
     return Draft(
         text=message.text,
@@ -116,20 +120,24 @@ def escalation_draft(row: Escalation, *, ticket: Ticket, now: datetime) -> Draft
             "resolved_kind": resolution.kind,
             "fell_through_from": resolution.fell_through_from,
             "note": resolution.note,
+            "cycle": row.cycle,
         },
     )
 
 
 def _record(row: Escalation, *, ticket: Ticket, draft: Draft) -> OutboxMessage:
     """Write the message down before it is sent."""
+    payload = {"ticket": ticket.pk, "level": row.level}
+    if row.cycle != 1:
+        payload["cycle"] = row.cycle
     return outbox_record(
-        key=idempotency_key(ticket_id=ticket.pk, level=row.level),
+        key=idempotency_key(ticket_id=ticket.pk, level=row.level, cycle=row.cycle),
         purpose=OutboxPurpose.ESCALATION,
         channel=ticket.channel.slack_channel_id,
         thread_ts=ticket.slack_ts,
         text=draft.text,
         blocks=draft.blocks,
-        payload={"ticket": ticket.pk, "level": row.level},
+        payload=payload,
         context={"notified": draft.notified, "details": draft.details},
     )
 
@@ -170,7 +178,15 @@ def _fired(row: Escalation, *, ticket: Ticket, delivery: Delivery, now: datetime
                 **(context.get("details") or {}),
             },
         )
+        _thread_catch_up(row, ticket=ticket)
     return FireOutcome.FIRED
+
+
+def _thread_catch_up(row: Escalation, *, ticket: Ticket) -> None:
+    """A level claimed before the ticket was answered, closed or paused posts with the armed
+    buttons: bring its message in line with the state the thread shows."""
+    if not Ticket.objects.filter(pk=ticket.pk, state=TicketState.ARMED).exists():
+        ticket_thread_refresh(ticket_id=ticket.pk)
 
 
 def _failed(row: Escalation, *, ticket: Ticket, error: str, now: datetime) -> FireOutcome:
@@ -260,7 +276,7 @@ def escalation_fire(
 def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome:
     """Fire a level the sweeper has already claimed."""
     ticket = Ticket.objects.select_related("channel__tier").get(pk=row.ticket_id)
-    if ticket.state != TicketState.ARMED:
+    if ticket.state not in LIVE_STATES:  # claimed before a wait began: it still posts
         Escalation.objects.settle_cancelled(row)
         return FireOutcome.CANCELLED
     if _helpdesk_answered(ticket, now=now):
@@ -288,7 +304,7 @@ def _page_fire(row: Escalation, *, ticket: Ticket, now: datetime, via: str) -> F
 def _page_and_post(row: Escalation, *, ticket: Ticket, event, now: datetime) -> FireOutcome:
     """Page (at most one incident, however often this runs), then post in the thread."""
     page = page_level_record(row, ticket=ticket, event=event)  # the row written at the claim
-    if not Ticket.objects.filter(pk=ticket.pk, state=TicketState.ARMED).exists():
+    if not Ticket.objects.filter(pk=ticket.pk, state__in=LIVE_STATES).exists():
         page_level_abandon(page)  # answered meanwhile: the resolve (if it left after all) follows
         Escalation.objects.settle_cancelled(row)
         return FireOutcome.CANCELLED

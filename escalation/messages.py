@@ -22,15 +22,27 @@ DEFAULT_TEMPLATE = (
     "{note}"
     "Next: {next_step}.\n"
     "Snooze every pending level by {snooze_minutes} min: @mention me in this thread "
-    "or press the button."
+    "or press *Snooze*."
 )
+PAGED_TEMPLATE = (
+    ":pager: *Level {level}*: paged {paged}. This ticket has waited {waited} without a response.\n"
+    "Next: {next_step}.\n"
+    "Snooze every pending level by {snooze_minutes} min: @mention me in this thread or press *Snooze*."
+)
+# (a page step's thread message: escalation/paging.py)
 SNOOZE_ACTION_ID = "snooze"
+WAITING_ACTION_ID = "waiting"
+CLOSE_ACTION_ID = "close"
+RESUME_ACTION_ID = "resume"
+# Every button SLA Buddy puts on an escalation message (slackbot/interactions.py handles them).
+ACTION_IDS = (SNOOZE_ACTION_ID, WAITING_ACTION_ID, CLOSE_ACTION_ID, RESUME_ACTION_ID)
+ACTIONS_BLOCK_ID = "slabuddy_actions"
 
 
 _BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt);)")
 
 
-def _slack_escaped(value: str) -> str:
+def slack_escaped(value: str) -> str:
     """Slack's escaping of ``&``, ``<`` and ``>``: the value shows as text, never as a mention or link.
 
     Helpdesk messages reach us already escaped by Slack (``&amp;``, ``&lt;``), so
@@ -42,9 +54,9 @@ def _slack_escaped(value: str) -> str:
 def _helpdesk_values(*, ticket_id: str, priority: str, tier: str) -> dict[str, str]:
     """The template values that come from outside SLA Buddy's own rendering, escaped."""
     return {
-        "ticket_id": _slack_escaped(ticket_id),
-        "priority": _slack_escaped(priority or "unset"),
-        "tier": _slack_escaped(tier),
+        "ticket_id": slack_escaped(ticket_id),
+        "priority": slack_escaped(priority or "unset"),
+        "tier": slack_escaped(tier),
     }
 
 
@@ -107,18 +119,29 @@ def render_escalation(
         logger.warning("escalation template is invalid (%s); using the default", exc)
         text = DEFAULT_TEMPLATE.format_map(values)
     text = text.strip()
-    blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
-        {
-            "type": "actions",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": SNOOZE_ACTION_ID,
-                    "text": {"type": "plain_text", "text": f"Snooze {snooze_minutes} min"},
-                    "value": str(ticket_pk),
-                }
-            ],
-        },
-    ]
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]
+    blocks += lifecycle_buttons(state="armed", ticket_pk=ticket_pk, snooze_minutes=snooze_minutes)
     return RenderedMessage(text=text, blocks=blocks)
+
+
+def _button(action_id: str, label: str, ticket_pk: int, style: str = "") -> dict[str, Any]:
+    button = {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": label},
+              "value": str(ticket_pk)}
+    if style:
+        button["style"] = style
+    return button
+
+
+def lifecycle_buttons(*, state: str, ticket_pk: int, snooze_minutes: int) -> list[dict[str, Any]]:
+    """The buttons an escalation message shows for the ticket's state (a list of 0 or 1 block):
+    armed: Snooze, Waiting on customer, Close; waiting: Resume, Close; answered or closed: none."""
+    if state == "armed":
+        elements = [_button(SNOOZE_ACTION_ID, f"Snooze {snooze_minutes} min", ticket_pk),
+                    _button(WAITING_ACTION_ID, "Waiting on customer", ticket_pk),
+                    _button(CLOSE_ACTION_ID, "Close", ticket_pk)]
+    elif state == "waiting":
+        elements = [_button(RESUME_ACTION_ID, "Resume", ticket_pk, "primary"),
+                    _button(CLOSE_ACTION_ID, "Close", ticket_pk)]
+    else:
+        return []
+    return [{"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": elements}]

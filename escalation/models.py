@@ -26,6 +26,12 @@ from escalation.transitions import EscalationQuerySet, EscalationState
 from tickets.models import Priority, Tier
 
 DEFAULT_SNOOZE_MINUTES = 30
+DEFAULT_EXCLUDED_TYPES = ("feedback",)
+
+
+def default_excluded_types() -> list[str]:
+    """Feedback never escalates unless a policy says otherwise (as the original tool did)."""
+    return list(DEFAULT_EXCLUDED_TYPES)
 
 
 class SlaPolicy(models.Model):
@@ -63,6 +69,21 @@ class SlaPolicy(models.Model):
         default=False,
         help_text="A snooze also moves the ticket's breach time (if not yet passed). Off: the target stands.",
     )
+    max_total_snooze = models.DurationField(
+        null=True, blank=True,
+        help_text="The most a ticket may be snoozed in total (e.g. 4:00:00); past it the bot says so and "
+        "does not snooze. Blank: no limit.",
+    )
+    exclude_types = models.JSONField(
+        default=default_excluded_types, blank=True,
+        help_text='Ticket types that never escalate, e.g. ["feedback"] (compared without case). Such tickets '
+        "are recorded with a note and never armed.",
+    )
+    next_response_target = models.DurationField(
+        null=True, blank=True,
+        help_text="Next responses: the promise for answering a customer who wrote again, on the policy's "
+        "clock; blank: the next-response level 1 delay.",
+    )
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -77,6 +98,12 @@ class SlaPolicy(models.Model):
         label = self.get_priority_display() if self.priority else "default"
         return self.name or f"{self.tier.name} ({label})"
 
+    def clean(self):
+        if not isinstance(self.exclude_types, list) or not all(
+            isinstance(t, str) and t.strip() for t in self.exclude_types
+        ):
+            raise ValidationError({"exclude_types": 'A list of ticket type names, e.g. ["feedback"].'})
+
 
 TEMPLATE_HELP = (
     "Slack mrkdwn; leave blank for the default message. Placeholders: {level}, "
@@ -90,10 +117,10 @@ TEMPLATE_HELP = (
 )
 
 
-class EscalationStep(models.Model):
-    """Level N of a policy: notify ``target`` at ``opened_at + delay``."""
+class StepFields(models.Model):
+    """What one level of a ladder does and when: shared by the first-response ladder
+    (``EscalationStep``) and the next-response ladder (``NextResponseStep``)."""
 
-    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="steps")
     level = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
     delay = models.DurationField(help_text="After the ticket opened, e.g. 00:10:00 or 3:00:00.")
     target_kind = models.CharField(max_length=32, choices=TargetKind.choices)
@@ -136,6 +163,23 @@ class EscalationStep(models.Model):
     )
 
     class Meta:
+        abstract = True
+
+    def clean(self):
+        errors = step_page_errors(
+            target_kind=self.target_kind, provider=self.page_provider,
+            credential=self.page_credential, priorities=self.page_priorities,
+        )
+        if errors:
+            raise ValidationError(errors)
+
+
+class EscalationStep(StepFields):
+    """Level N of a policy: notify ``target`` at ``opened_at + delay``."""
+
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="steps")
+
+    class Meta:
         ordering = ["policy", "level"]
         constraints = [
             models.UniqueConstraint(fields=["policy", "level"], name="uniq_step_policy_level"),
@@ -147,13 +191,25 @@ class EscalationStep(models.Model):
     def __str__(self) -> str:
         return f"{self.policy} L{self.level} after {self.delay}"
 
-    def clean(self):
-        errors = step_page_errors(
-            target_kind=self.target_kind, provider=self.page_provider,
-            credential=self.page_credential, priorities=self.page_priorities,
-        )
-        if errors:
-            raise ValidationError(errors)
+
+class NextResponseStep(StepFields):
+    """Level N of a policy's next-response ladder: after an answer, a customer who writes again
+    starts a new cycle, and level N notifies ``target`` at ``that message + delay``."""
+
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="next_steps")
+
+    class Meta:
+        ordering = ["policy", "level"]
+        verbose_name = "next-response step"
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "level"], name="uniq_next_step_policy_level"),
+            models.CheckConstraint(
+                condition=models.Q(delay__gte=timedelta(0)), name="next_step_delay_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} next-response L{self.level} after {self.delay}"
 
 
 def step_page_errors(*, target_kind: str, provider: str, credential: str, priorities) -> dict[str, str]:
@@ -206,6 +262,14 @@ class TicketSla(models.Model):
         help_text="Business clock: the tier's hours and holidays (about a year ahead) as they were at "
         "arming, for reports and explanations. Snoozes use the tier's current hours.",
     )
+    max_total_snooze = models.DurationField(
+        null=True, blank=True, help_text="The most the ticket may be snoozed in total (blank: no limit)."
+    )
+    next_response = models.JSONField(
+        null=True, blank=True,
+        help_text="The next-response ladder as it was at arming ({target, levels}); a customer who writes "
+        "again after an answer starts a cycle of it. Empty: no next-response cycles.",
+    )
 
     class Meta:
         verbose_name = "ticket SLA"
@@ -231,6 +295,9 @@ class Escalation(models.Model):
         EscalationStep, on_delete=models.SET_NULL, null=True, blank=True,
         help_text="The step it was copied from, while that step exists; only for reference.",
     )
+    cycle = models.PositiveSmallIntegerField(
+        default=1, help_text="1: the first response; 2, 3, ...: next-response cycles (TicketCycle.number)."
+    )
     level = models.PositiveSmallIntegerField()
     target_kind = models.CharField(max_length=32, choices=TargetKind.choices)
     target_ref = models.CharField(max_length=64, blank=True)
@@ -247,6 +314,16 @@ class Escalation(models.Model):
         default=False, help_text="Counts calendar time even though the ticket's clock is business."
     )
     due_at = models.DateTimeField()
+    late_pickup = models.BooleanField(
+        default=False,
+        help_text="Overdue when the ticket was first seen: it posts once for the overdue levels below "
+        "it too.",
+    )
+    paused_remaining = models.DurationField(
+        null=True, blank=True,
+        help_text="Paused (waiting on customer): the time it still had to wait, on its clock; it is due "
+        "that long after the resume.",
+    )
     state = models.CharField(
         max_length=16, choices=EscalationState.choices, default=EscalationState.PENDING
     )
@@ -282,9 +359,10 @@ class Escalation(models.Model):
     objects = EscalationQuerySet.as_manager()
 
     class Meta:
-        ordering = ["ticket", "level"]
+        ordering = ["ticket", "cycle", "level"]
         constraints = [
-            models.UniqueConstraint(fields=["ticket", "level"], name="uniq_escalation_ticket_level"),
+            models.UniqueConstraint(fields=["ticket", "cycle", "level"],
+                                    name="uniq_escalation_ticket_cycle_level"),
         ]
         indexes = [
             models.Index(fields=["state", "due_at"], name="escalation_state_due"),
@@ -293,7 +371,8 @@ class Escalation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.ticket} L{self.level} ({self.state})"
+        cycle = f" cycle {self.cycle}" if self.cycle != 1 else ""
+        return f"{self.ticket}{cycle} L{self.level} ({self.state})"
 
 
 class SnoozeRequest(models.Model):
@@ -307,9 +386,146 @@ class SnoozeRequest(models.Model):
     at = models.DateTimeField()
     applied = models.BooleanField(default=False, help_text="Whether it moved any pending level.")
     due_times = models.JSONField(default=dict, blank=True, help_text="Level -> new due time (ISO).")
+    refused = models.CharField(
+        max_length=200, blank=True,
+        help_text="Why it did not snooze: the ticket's maximum total snooze, or a second click within "
+        "seconds.",
+    )
 
     class Meta:
         ordering = ["-at"]
 
     def __str__(self) -> str:
         return f"Snooze {self.request_key} of {self.ticket_id}"
+
+
+class CycleKind(models.TextChoices):
+    FIRST = "first", "First response"
+    NEXT = "next", "Next response"
+
+
+class TicketCycleQuerySet(models.QuerySet):
+    """How a cycle ends, each one conditional update on a cycle still open: True if this call made it."""
+
+    def _open(self, pk: int):
+        return self.filter(pk=pk, responded_at__isnull=True, closed_at__isnull=True)
+
+    def end_responded(self, *, pk: int, at, path: str, actor: str) -> bool:
+        return bool(self._open(pk).update(responded_at=at, response_path=path, responded_by=actor))
+
+    def end_closed(self, *, pk: int, at, via: str, actor: str) -> bool:
+        return bool(self._open(pk).update(closed_at=at, closed_via=via, closed_by=actor))
+
+
+class TicketCycle(models.Model):
+    """One round of "the customer waits for us": the first response (number 1, from the opening)
+    or a next response (2, 3, ...: from a customer's message after an answer or a close).
+    Its levels are the ticket's Escalation rows of the same ``cycle``; its pauses are TicketPause rows."""
+
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="cycles")
+    number = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=8, choices=CycleKind.choices)
+    started_at = models.DateTimeField(help_text="The opening, or the customer's message that started it.")
+    started_by = models.CharField(max_length=200, blank=True)
+    trigger_ts = models.CharField(
+        max_length=32, blank=True, help_text="The Slack message (ts) that started a next-response cycle."
+    )
+    reopened = models.BooleanField(default=False, help_text="Started by a customer writing after a close.")
+    target = models.DurationField(
+        null=True, blank=True, help_text="Its response target, on the policy's clock."
+    )
+    breach_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its target passes without a response (pauses move it later)."
+    )
+    responded_at = models.DateTimeField(null=True, blank=True)
+    response_path = models.CharField(max_length=16, blank=True)
+    responded_by = models.CharField(max_length=200, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="Closed before a response came.")
+    closed_via = models.CharField(max_length=16, blank=True)
+    closed_by = models.CharField(max_length=200, blank=True)
+
+    objects = TicketCycleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["ticket", "number"]
+        verbose_name = "response cycle"
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "number"], name="uniq_cycle_ticket_number"),
+        ]
+        indexes = [models.Index(fields=["kind", "started_at"], name="cycle_kind_started")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} cycle {self.number} of ticket {self.ticket_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.responded_at is None and self.closed_at is None
+
+
+class TicketPauseQuerySet(models.QuerySet):
+    def end(self, *, pk: int, at, via: str, actor: str) -> bool:
+        """Close an open pause (the resume, or the answer or close that ended the wait)."""
+        return bool(
+            self.filter(pk=pk, resumed_at__isnull=True).update(
+                resumed_at=at, resumed_via=via, resumed_by=actor
+            )
+        )
+
+
+class TicketPause(models.Model):
+    """One stretch of "waiting on customer": the clock of the ticket's cycle stood still."""
+
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="pauses")
+    cycle = models.PositiveSmallIntegerField()
+    paused_at = models.DateTimeField()
+    paused_via = models.CharField(max_length=16)
+    paused_by = models.CharField(max_length=200, blank=True)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    resumed_via = models.CharField(max_length=16, blank=True)
+    resumed_by = models.CharField(max_length=200, blank=True)
+    remaining = models.JSONField(
+        default=dict, blank=True,
+        help_text="Level -> seconds it still had to wait, on its clock, when paused.",
+    )
+    breach_remaining = models.DurationField(
+        null=True, blank=True, help_text="Time left to the cycle's target when paused (none if passed)."
+    )
+
+    objects = TicketPauseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["ticket", "paused_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket"], condition=models.Q(resumed_at__isnull=True),
+                name="one_open_pause_per_ticket",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Pause of ticket {self.ticket_id} from {self.paused_at:%Y-%m-%d %H:%M}"
+
+
+class LifecycleAction(models.TextChoices):
+    CLOSE = "close", "Close"
+    PAUSE = "pause", "Waiting on customer"
+    RESUME = "resume", "Resume"
+    CYCLE = "cycle", "Next-response cycle"
+
+
+class LifecycleRequest(models.Model):
+    """One request to close, pause, resume or start a cycle, by the Slack thing that asked
+    (a message, a reaction, a button press): applied at most once, however often Slack delivers it."""
+
+    request_key = models.CharField(max_length=200, unique=True)
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="lifecycle_requests")
+    action = models.CharField(max_length=8, choices=LifecycleAction.choices)
+    actor = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField()
+    applied = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.request_key}"

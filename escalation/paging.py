@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from base.formatting import duration_text
@@ -49,7 +50,8 @@ from base.slack_links import slack_message_url
 from base.tasks_by_name import task_send_on_commit
 from calendars.resolve import resolve_target
 from calendars.targets import TargetKind
-from escalation.messages import NextStep, render_escalation
+from escalation import keys
+from escalation.messages import PAGED_TEMPLATE, NextStep, render_escalation
 from escalation.models import Escalation
 from escalation.snooze import ticket_snooze_minutes
 from escalation.transitions import EscalationState
@@ -60,11 +62,6 @@ logger = logging.getLogger("slabuddy.escalation")
 
 RESOLVE_TASK = "escalation.tasks.ticket_pages_resolve"
 RESOLVE_SUFFIX = ":resolve"
-PAGED_TEMPLATE = (
-    ":pager: *Level {level}*: paged {paged}. This ticket has waited {waited} without a response.\n"
-    "Next: {next_step}.\n"
-    "Snooze every pending level by {snooze_minutes} min: @mention me in this thread or press the button."
-)
 NOT_PAGED_TEMPLATE = (
     ":warning: *Level {level}* could not page {pager} ({error}). {mentions} please look at this "
     "ticket: it has waited {waited} without a response.\n"
@@ -73,13 +70,14 @@ NOT_PAGED_TEMPLATE = (
 )
 
 
-def page_key(*, ticket_id: int, level: int) -> str:
-    return f"page:ticket:{ticket_id}:level:{level}"
+def page_key(*, ticket_id: int, level: int, cycle: int = 1) -> str:
+    return keys.page_key(ticket_id=ticket_id, level=level, cycle=cycle)
 
 
-def page_dedup_key(ticket: Ticket, *, level: int) -> str:
-    """Ticket and level, unique beyond this database (the Slack channel and message)."""
-    return f"slabuddy:{ticket.channel.slack_channel_id}:{ticket.slack_ts}:level:{level}"
+def page_dedup_key(ticket: Ticket, *, level: int, cycle: int = 1) -> str:
+    """Ticket, cycle and level, unique beyond this database (the Slack channel and message)."""
+    where = f"slabuddy:{ticket.channel.slack_channel_id}:{ticket.slack_ts}"
+    return f"{where}:level:{level}" if cycle == 1 else f"{where}:cycle:{cycle}:level:{level}"
 
 
 # --- triggering -------------------------------------------------------------------------
@@ -107,7 +105,7 @@ def page_level_event(row: Escalation, *, ticket: Ticket, now: datetime) -> PageE
         lines.append(f"Ticket: {ticket.text[:500]}")
     return PageEvent(
         action=TRIGGER,
-        dedup_key=page_dedup_key(ticket, level=row.level),
+        dedup_key=page_dedup_key(ticket, level=row.level, cycle=row.cycle),
         title=title,
         message="\n".join(lines),
         severity=SEVERITY.get(ticket.priority, "warning"),
@@ -120,6 +118,7 @@ def page_level_event(row: Escalation, *, ticket: Ticket, now: datetime) -> PageE
             "tier": channel.tier.name,
             "priority": ticket.priority,
             "level": row.level,
+            "cycle": row.cycle,
             "channel": channel.name,
             "opened_at": ticket.opened_at.isoformat(),
         },
@@ -129,13 +128,13 @@ def page_level_event(row: Escalation, *, ticket: Ticket, now: datetime) -> PageE
 def page_level_record(row: Escalation, *, ticket: Ticket, event: PageEvent) -> OutboxMessage:
     """Write the level's page down (idempotent: the row keeps what it may have sent)."""
     return page_record(
-        key=page_key(ticket_id=ticket.pk, level=row.level),
+        key=page_key(ticket_id=ticket.pk, level=row.level, cycle=row.cycle),
         provider=row.page_provider,
         credential=credential_name_for(provider=row.page_provider, credential=row.page_credential),
         event=event,
         channel=ticket.channel.slack_channel_id,
         thread_ts=ticket.slack_ts,
-        context={"ticket": ticket.pk, "level": row.level},
+        context={"ticket": ticket.pk, "level": row.level, "cycle": row.cycle},
     )
 
 
@@ -172,7 +171,7 @@ def page_level_draft(
         "time_zone": ticket.channel.tier.time_zone,
     }
     provider = (delivery.message.payload or {}).get("provider", "")
-    details = {"paged": provider, "page_key": delivery.message.key}
+    details = {"paged": provider, "page_key": delivery.message.key, "cycle": row.cycle}
     if delivery.status == DeliveryStatus.SENT:
         paged = f"{label}: incident `{delivery.reference}`"
         template = (row.message_template or PAGED_TEMPLATE).replace("{paged}", _literal(paged))
@@ -199,17 +198,20 @@ def _literal(text: str) -> str:
 
 
 def _pages_of(ticket_id: int):
+    first, cycles = keys.page_keys_prefixes(ticket_id)
     return OutboxMessage.objects.filter(
-        purpose=OutboxPurpose.PAGE, key__startswith=f"page:ticket:{ticket_id}:level:"
+        Q(key__startswith=first) | Q(key__startswith=cycles), purpose=OutboxPurpose.PAGE
     )
 
 
-def ticket_pages_resolve_record(*, ticket_id: int) -> int:
+def ticket_pages_resolve_record(*, ticket_id: int, why: str = "Answered") -> int:
     """Write down a resolve for every page of the ticket, in the caller's transaction
     (the response, or the close), and send them after commit. Returns how many."""
+    resolved = set(_pages_of(ticket_id).filter(key__endswith=RESOLVE_SUFFIX).values_list("key", flat=True))
     triggers = [
         page for page in _pages_of(ticket_id)
         if not page.key.endswith(RESOLVE_SUFFIX) and not _never_sent(page)
+        and page.key + RESOLVE_SUFFIX not in resolved  # resolved when an earlier cycle ended
     ]
     for trigger in triggers:
         payload = trigger.payload or {}
@@ -218,7 +220,7 @@ def ticket_pages_resolve_record(*, ticket_id: int) -> int:
             key=trigger.key + RESOLVE_SUFFIX,
             provider=payload.get("provider", ""),
             credential=payload.get("credential", ""),
-            event=replace(event, action=RESOLVE, title=f"Answered: {event.title}"),
+            event=replace(event, action=RESOLVE, title=f"{why}: {event.title}"),
             channel=trigger.channel,
             thread_ts=trigger.thread_ts,
             context={**(trigger.context or {}), "reference": ""},
@@ -251,11 +253,13 @@ def ticket_pages_resolve(*, ticket_id: int, now: datetime | None = None) -> Reso
     for resolve in pending.order_by("pk"):
         trigger = OutboxMessage.objects.filter(key=resolve.key.removesuffix(RESOLVE_SUFFIX)).first()
         level = (resolve.context or {}).get("level")
+        cycle = (resolve.context or {}).get("cycle") or 1
         if trigger is None or _never_sent(trigger):
             page_skip(resolve, reason="its page was never sent")
             result.skipped += 1
             continue
-        firing = Escalation.objects.filter(ticket_id=ticket_id, level=level, state=EscalationState.FIRING)
+        firing = Escalation.objects.filter(ticket_id=ticket_id, cycle=cycle, level=level,
+                                           state=EscalationState.FIRING)
         if page_in_flight(trigger) or firing.exists():
             result.waiting += 1
             continue
@@ -292,7 +296,7 @@ def _resolved_note(*, ticket_id: int, level, trigger: OutboxMessage, delivery: P
         at=now,
         level=level if isinstance(level, int) else None,
         actor="system",
-        details={"note": f"Resolved the {label} incident {reference}: the ticket has its answer.",
+        details={"note": f"Resolved the {label} incident {reference}: the ticket was answered or closed.",
                  "page_key": delivery.message.key},
     )
 

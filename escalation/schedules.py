@@ -35,4 +35,12 @@ def schedules() -> list[Schedule]:
             "whose resolve did not go out at once (pager down, rate limited, task lost).",
             queue="escalation",
         ),
+        Schedule(
+            name="escalation: update threads",
+            task="escalation.tasks.thread_updates_send_pending",
+            every_seconds=60,
+            description="Updates escalation messages (answered, closed, waiting, resumed) whose "
+            "chat.update did not go out at once (Slack rate limited or down, task lost).",
+            queue="escalation",
+        ),
     ]

@@ -14,6 +14,8 @@ from escalation.paging import ticket_pages_resolve as resolve
 from escalation.queueing import escalations_enqueue_horizon as enqueue_horizon
 from escalation.queueing import escalations_requeue_horizon as requeue_horizon
 from escalation.sweeping import escalations_sweep as sweep
+from escalation.thread_state import UPDATE_TASK, thread_updates_send_pending
+from escalation.thread_state import ticket_thread_updates_send as send_thread_updates
 
 
 @shared_task(name="escalation.tasks.escalation_fire", ignore_result=True)
@@ -58,3 +60,19 @@ def pages_resolve_pending_job() -> dict[str, int]:
 def escalations_requeue_horizon() -> int:
     """A worker (re)connected to the broker: the delayed tasks it held are gone; queue them anew."""
     return requeue_horizon()
+
+
+@shared_task(name=UPDATE_TASK, bind=True, ignore_result=True, max_retries=20)
+def ticket_thread_updates_send(self, ticket_id: int) -> dict:
+    """After a state change: update the ticket's escalation messages (chat.update). A rate limit
+    or an outage is retried here, and the beat job 'update threads' catches what this misses."""
+    result = send_thread_updates(ticket_id=ticket_id)
+    if result.retry:
+        raise self.retry(countdown=max(2, int(result.retry_after) or 5))
+    return vars(result)
+
+
+@shared_task(name="escalation.tasks.thread_updates_send_pending", ignore_result=True)
+def thread_updates_send_pending_job() -> dict:
+    """Beat: send every thread update still due, whatever happened to its task."""
+    return vars(thread_updates_send_pending())

@@ -5,6 +5,8 @@
                           |----settle_cancelled--> cancelled
                           '----release_for_retry--> pending (later, new version)
     pending --cancel_pending--> cancelled        pending --postpone--> pending (new version)
+    pending --pause--> paused --resume--> pending (due its remaining time after the resume)
+    paused --cancel_pending--> cancelled
 
 A method returns whether this call made the change (the row was still in the
 state and at the version it expected); the caller acts only if it did. A
@@ -36,6 +38,7 @@ class EscalationState(models.TextChoices):
     FIRED = "fired", "Fired"
     CANCELLED = "cancelled", "Cancelled"
     FAILED = "failed", "Failed (permanent Slack error)"
+    PAUSED = "paused", "Paused (waiting on customer)"
 
 
 class EscalationQuerySet(models.QuerySet):
@@ -109,9 +112,38 @@ class EscalationQuerySet(models.QuerySet):
             )
         )
 
+    # -- waiting on customer (pause, not reset) ----------------------------------
+    def pause(self, row: Escalation, *, remaining: timedelta) -> bool:
+        """Stop a pending level's clock: it keeps ``remaining``; its queued task becomes stale."""
+        return bool(
+            self.filter(pk=row.pk, state=EscalationState.PENDING, version=row.version).update(
+                state=EscalationState.PAUSED,
+                paused_remaining=remaining,
+                version=F("version") + 1,
+                not_before=None,
+                celery_task_id="",
+                enqueued_for=None,
+                updated_at=timezone.now(),
+            )
+        )
+
+    def resume(self, row: Escalation, *, due_at: datetime) -> bool:
+        """Run a paused level's clock again: due ``due_at`` (the resume + its remaining time)."""
+        return bool(
+            self.filter(pk=row.pk, state=EscalationState.PAUSED, version=row.version).update(
+                state=EscalationState.PENDING,
+                due_at=due_at,
+                paused_remaining=None,
+                version=F("version") + 1,
+                updated_at=timezone.now(),
+            )
+        )
+
     def cancel_pending(self, *, ticket_id: int) -> list[tuple[int, str]]:
-        """Cancel every pending level of a ticket; returns (level, task id) of each."""
-        pending = self.filter(ticket_id=ticket_id, state=EscalationState.PENDING)
+        """Cancel every level of a ticket still to fire (pending, or paused while waiting);
+        returns (level, task id) of each."""
+        to_fire = (EscalationState.PENDING, EscalationState.PAUSED)
+        pending = self.filter(ticket_id=ticket_id, state__in=to_fire)
         cancelled = list(pending.values_list("level", "celery_task_id"))
         pending.update(
             state=EscalationState.CANCELLED,

@@ -3,14 +3,33 @@
 from django.contrib import admin
 
 from base.admin_history import HistoryInline
-from escalation.models import Escalation
+from escalation.models import Escalation, TicketCycle, TicketPause
 from ops.console import BreachedFilter, TicketConsoleMixin
 from tickets.models import Ticket, TicketEvent
 
 
+class TicketCycleInline(HistoryInline):
+    """The first response and each next-response cycle: when the customer started waiting, the
+    target, and how the cycle ended (answered, closed, or still open)."""
+
+    model = TicketCycle
+    verbose_name_plural = "Response cycles"
+    fields = ("number", "kind", "started_at", "started_by", "reopened", "breach_at", "responded_at",
+              "responded_by", "closed_at", "closed_via", "closed_by")
+    readonly_fields = fields
+
+
+class TicketPauseInline(HistoryInline):
+    model = TicketPause
+    verbose_name_plural = "Waiting on customer (pauses)"
+    fields = ("cycle", "paused_at", "paused_via", "paused_by", "resumed_at", "resumed_via", "resumed_by",
+              "remaining")
+    readonly_fields = fields
+
+
 class EscalationInline(HistoryInline):
     model = Escalation
-    fields = ("level", "state", "target_kind", "due_at", "fired_at", "notified", "last_error")
+    fields = ("cycle", "level", "state", "target_kind", "due_at", "fired_at", "notified", "last_error")
     readonly_fields = fields
 
 
@@ -32,19 +51,17 @@ class TicketAdmin(TicketConsoleMixin, admin.ModelAdmin):
     search_fields = ("helpdesk_ticket_id", "slack_ts", "text")
     date_hierarchy = "opened_at"
     list_select_related = ("channel", "channel__tier")
-    inlines = [EscalationInline, TicketEventInline]
-    readonly_fields = (
+    inlines = [TicketCycleInline, TicketPauseInline, EscalationInline, TicketEventInline]
+    ticket_fields = (
         "channel", "slack_ts", "helpdesk_ticket_id", "priority", "ticket_type", "text",
         "author_slack_id", "opened_at", "armed_policy", "state", "responded_at", "response_path",
-        "responded_by", "created_at",
-    ) + TicketConsoleMixin.console_fields
+        "responded_by", "waiting_since", "closed_at", "closed_via", "closed_by", "helpdesk_status",
+        "created_at",
+    )
+    readonly_fields = ticket_fields + TicketConsoleMixin.console_fields
     fieldsets = (
         ("Now", {"fields": TicketConsoleMixin.console_fields}),
-        ("Ticket", {"fields": (
-            "channel", "slack_ts", "helpdesk_ticket_id", "priority", "ticket_type", "text",
-            "author_slack_id", "opened_at", "armed_policy", "state", "responded_at", "response_path",
-            "responded_by", "created_at",
-        )}),
+        ("Ticket", {"fields": ticket_fields}),
     )
 
     @admin.display(description="policy")

@@ -6,7 +6,7 @@ intake and the escalation engine write; nothing here changes state.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.contrib import admin
@@ -18,7 +18,7 @@ from base.formatting import duration_precise
 from calendars.targets import TargetKind
 from escalation import breach
 from escalation.models import Escalation, TicketSla
-from tickets.models import Ticket, TicketEventKind
+from tickets.models import CLOSED_HOW, Ticket, TicketEventKind, TicketState, TicketVia
 
 WAITING_STATES = ("pending", "firing")
 
@@ -57,10 +57,52 @@ def _people(notified) -> str:
     return ", ".join(names) or "nobody"
 
 
-def _describe(ticket: Ticket, event, escalations: dict[int, Escalation]) -> str:
+def _via(value) -> str:
+    return dict(TicketVia.choices).get(value, value or "unknown").lower()
+
+
+def _describe_lifecycle(ticket: Ticket, event, details: dict, zone: ZoneInfo) -> str | None:
+    """Closes, pauses, resumes and next-response cycles, or None for other kinds."""
+    kind, who = event.kind, event.actor or "someone"
+    if kind == TicketEventKind.CLOSED:
+        text = f"Closed by {who} ({_via(details.get('via'))})"
+        text += " without a reply" if details.get("without_reply") else " after its answer"
+        cancelled = details.get("cancelled_levels") or []
+        return text + (f"; cancelled levels {', '.join(map(str, cancelled))}" if cancelled else "")
+    if kind == TicketEventKind.PAUSED:
+        remaining = details.get("remaining") or {}
+        left = ", ".join(f"level {lvl} had {duration_precise(timedelta(seconds=float(s)))} left"
+                         for lvl, s in sorted(remaining.items(), key=lambda item: int(item[0])))
+        text = f"Waiting on customer, marked by {who} ({_via(details.get('via'))})"
+        return text + (f": {left}" if left else "")
+    if kind == TicketEventKind.RESUMED:
+        text = f"Resumed by {who} ({_via(details.get('via'))})"
+        if details.get("paused_for") is not None:
+            text += f" after {duration_precise(timedelta(seconds=float(details['paused_for'])))} waiting"
+        due = details.get("due_times")
+        if isinstance(due, dict) and due:
+            text += "; now " + _levels_due(due, zone)
+        return text
+    if kind == TicketEventKind.CYCLE_STARTED:
+        text = f"Next-response cycle {details.get('cycle')}: the customer wrote again"
+        if details.get("reopened"):
+            text += " after the close (reopened)"
+        levels = details.get("levels")
+        if isinstance(levels, dict) and levels:
+            text += ": " + _levels_due(levels, zone)
+        if details.get("breach_at"):
+            text += "; target " + _clock_time(details["breach_at"], zone)
+        return text
+    return None
+
+
+def _describe(ticket: Ticket, event, escalations: dict[tuple[int, int], Escalation]) -> str:
     details = event.details if isinstance(event.details, dict) else {}
     kind = event.kind
     zone = ticket.channel.tier.zone
+    lifecycle = _describe_lifecycle(ticket, event, details, zone)
+    if lifecycle is not None:
+        return lifecycle
     if kind == TicketEventKind.OPENED:
         text = f"Ticket opened in {ticket.channel}"
         seen = details.get("source")
@@ -80,10 +122,13 @@ def _describe(ticket: Ticket, event, escalations: dict[int, Escalation]) -> str:
         if details.get("breach_at"):
             text += "; first-response target " + _clock_time(details["breach_at"], zone)
         return text
+    cycle = details.get("cycle") or 1
     if kind == TicketEventKind.LEVEL_FIRED:
-        row = escalations.get(event.level or -1)
+        row = escalations.get((cycle, event.level or -1))
         notified = details.get("notified") or (row.notified if row else [])
         text = f"Level {event.level} posted in the thread, notified {_people(notified)}"
+        if cycle != 1:
+            text = f"Next-response cycle {cycle}: {text[0].lower()}{text[1:]}"
         note = details.get("note")
         if note:
             text += f" — {note}"
@@ -92,7 +137,7 @@ def _describe(ticket: Ticket, event, escalations: dict[int, Escalation]) -> str:
             text += f" (by the {via})"
         return text
     if kind == TicketEventKind.LEVEL_FAILED:
-        row = escalations.get(event.level or -1)
+        row = escalations.get((cycle, event.level or -1))
         error = details.get("error") or (row.last_error if row else "")
         return f"Level {event.level} could not be posted" + (f": {error}" if error else "")
     if kind == TicketEventKind.SNOOZED:
@@ -109,7 +154,8 @@ def _describe(ticket: Ticket, event, escalations: dict[int, Escalation]) -> str:
     if kind == TicketEventKind.RESPONDED:
         path = details.get("path") or ticket.response_path
         label = dict(Ticket._meta.get_field("response_path").choices).get(path, path) or "unknown path"
-        return f"Responded ({label}) by {event.actor or ticket.responded_by or 'unknown'}"
+        text = f"Responded ({label}) by {event.actor or ticket.responded_by or 'unknown'}"
+        return text + (f" (next-response cycle {details['cycle']})" if details.get("cycle") else "")
     if details.get("note"):
         return str(details["note"])
     extra = ", ".join(f"{k}: {v}" for k, v in details.items())
@@ -119,7 +165,7 @@ def _describe(ticket: Ticket, event, escalations: dict[int, Escalation]) -> str:
 def ticket_timeline(ticket: Ticket) -> list[dict[str, str]]:
     """The ticket's story, oldest first, as rows for people."""
     zone = ticket.channel.tier.zone
-    escalations = {e.level: e for e in ticket.escalations.all()}
+    escalations = {(e.cycle, e.level): e for e in ticket.escalations.all()}
     events = list(ticket.events.all().order_by("at", "id"))
     rows = []
     if not any(e.kind == TicketEventKind.OPENED for e in events):
@@ -161,7 +207,11 @@ def ticket_timeline_html(ticket: Ticket) -> SafeString:
 
 def ticket_next_level(ticket: Ticket, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
-    if ticket.state != "armed":
+    if ticket.state == TicketState.WAITING and ticket.waiting_since:
+        zone = ticket.channel.tier.zone
+        since = _when(ticket.waiting_since, zone)
+        return f"none while waiting on the customer (since {since}): levels paused"
+    if ticket.state != TicketState.ARMED:
         return f"none: {ticket.get_state_display().lower()}"
     row = ticket.escalations.filter(state__in=WAITING_STATES).order_by("due_at", "level").first()
     if row is None:
@@ -231,8 +281,16 @@ class TicketConsoleMixin:
         if obj.pk is None:
             return "-"
         text = obj.get_state_display()
-        if obj.responded_at:
+        if obj.responded_at and obj.state == TicketState.RESPONDED:
             text += f" after {duration_precise(obj.responded_at - obj.opened_at)}"
+        elif obj.responded_at:
+            text += f" (first answered after {duration_precise(obj.responded_at - obj.opened_at)})"
+        if obj.state == TicketState.CLOSED and obj.closed_at:
+            how = CLOSED_HOW.get(obj.closed_via, "")
+            text += f" {how} after {duration_precise(obj.closed_at - obj.opened_at)}".replace("  ", " ")
+        cycles = obj.cycles.count()
+        if cycles > 1:
+            text += f", {cycles} response cycles"
         return text + (" — breached" if ticket_is_breached(obj) else " — within SLA")
 
     @admin.display(description="first-response target")

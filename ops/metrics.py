@@ -24,7 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from calendars.models import CalendarSource
 from escalation.breach import breached_q
-from escalation.models import Escalation
+from escalation.models import CycleKind, Escalation, TicketCycle, TicketPause
 from escalation.transitions import EscalationState
 from ops.heartbeat import heartbeat_age
 from slackbot.models import InboundState, SlackInbound
@@ -115,6 +115,7 @@ class SlaBuddyCollector:
         yield pending
 
         yield from self._breaches(now)
+        yield from self._lifecycle()
         yield self._time_to_first_response(Ticket)
         yield from self._heartbeat(now)
         yield from self._inbound(now)
@@ -169,6 +170,37 @@ class SlaBuddyCollector:
             in_breach.add_metric([_tier(row[tier])], row["open"])
         yield breached
         yield in_breach
+
+    def _lifecycle(self) -> Iterator[Metric]:
+        """Closes without a reply (nobody's response: counted apart), waits on the customer, and
+        next-response cycles, from their rows."""
+        tier = "ticket__channel__tier__name"
+        closed = CounterMetricFamily(
+            "slabuddy_closed_without_reply",
+            "Response cycles closed without a reply (helpdesk solved, message deleted, reaction, button), "
+            "by tier and cycle kind (first or next response).",
+            labels=["tier", "kind"],
+        )
+        for row in (TicketCycle.objects.filter(closed_at__isnull=False).values(tier, "kind")
+                    .annotate(n=Count("id")).order_by(tier, "kind")):
+            closed.add_metric([_tier(row[tier]), row["kind"]], row["n"])
+        yield closed
+        cycles = CounterMetricFamily(
+            "slabuddy_next_response_cycles",
+            "Next-response cycles started (customers writing again), by tier.",
+            labels=["tier"],
+        )
+        for row in (TicketCycle.objects.filter(kind=CycleKind.NEXT).values(tier).annotate(n=Count("id"))
+                    .order_by(tier)):
+            cycles.add_metric([_tier(row[tier])], row["n"])
+        yield cycles
+        pauses = CounterMetricFamily(
+            "slabuddy_waits_on_customer", "Times a ticket was marked waiting on the customer, by tier.",
+            labels=["tier"],
+        )
+        for row in TicketPause.objects.values(tier).annotate(n=Count("id")).order_by(tier):
+            pauses.add_metric([_tier(row[tier])], row["n"])
+        yield pauses
 
     def _time_to_first_response(self, Ticket) -> Metric:
         tier = "channel__tier__name"

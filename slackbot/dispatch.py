@@ -22,16 +22,20 @@ from slackbot.app_home import app_home_opened_handle
 from slackbot.identity import own_bot_id_known
 from slackbot.intake import ticket_intake_message, tickets_intake_messages
 from slackbot.interactions import slack_interaction_handle
+from slackbot.lifecycle import message_changed_handle, message_deleted_handle, reaction_handle
 from slackbot.mentions import mention_handle
 from slackbot.models import InboundKind, InboundState, SlackInbound
 from slackbot.parsing import HUMAN_SUBTYPES, mentions_user
 from slackbot.replies import SlackRetryLater
 from slackbot.responses import thread_reply_handle
-from tickets.models import WatchedChannel
+from slackbot.roster import roster_slack_ids
+from tickets.models import IntakeMode, WatchedChannel
 
 logger = logging.getLogger("slabuddy.events")
 
-HANDLED_EVENT_TYPES = ("message", "app_mention", "app_home_opened")  # tuples: values may be unhashable
+# Tuples: values may be unhashable.
+HANDLED_EVENT_TYPES = ("message", "app_mention", "app_home_opened", "reaction_added", "reaction_removed")
+REACTION_EVENTS = ("reaction_added", "reaction_removed")
 MAX_ATTEMPTS = 8
 RETRY_BACKOFF = timedelta(seconds=30)
 
@@ -43,6 +47,9 @@ class Route(enum.StrEnum):
     INTAKE = "intake"
     MENTION = "mention"
     THREAD_REPLY = "thread_reply"
+    REACTION = "reaction"  # a close or waiting reaction, added or removed
+    DELETED = "deleted"  # a message deleted: a ticket's closes it
+    CHANGED = "changed"  # a message edited: may have become a ticket
 
 
 def _str(value: Any) -> str:
@@ -57,11 +64,17 @@ def slack_event_route(*, event: dict[str, Any], bot: str) -> tuple[Route, str]:
     user, text = _str(event.get("user")), _str(event.get("text"))
     ts, thread_ts = _str(event.get("ts")), _str(event.get("thread_ts"))
     is_human = bool(user) and user != bot and not event.get("bot_id")
+    if event_type in REACTION_EVENTS:
+        return Route.REACTION, ""
     if event_type == "app_mention":
         return (Route.MENTION, "") if is_human else (Route.IGNORE, "mention by a bot")
     if event_type != "message":  # only a channel message can be a ticket, whatever else is handled
         return Route.IGNORE, f"ignored event type {event_type}"
     subtype = event.get("subtype")
+    if subtype == "message_deleted":
+        return Route.DELETED, ""
+    if subtype == "message_changed":
+        return Route.CHANGED, ""
     if subtype == "thread_broadcast" or (thread_ts and thread_ts != ts):
         if subtype not in HUMAN_SUBTYPES and subtype != "thread_broadcast":
             return Route.IGNORE, f"ignored subtype {subtype}"
@@ -158,16 +171,46 @@ def slack_event_handle(
     route, reason = slack_event_route(event=event, bot=bot)
     if route == Route.IGNORE:
         return reason
-    channel_id = event.get("channel")
-    channel = channels(channel_id) if isinstance(channel_id, str) and channel_id else None
+    if route == Route.REACTION:
+        item = event.get("item") if isinstance(event.get("item"), dict) else {}
+        channel = _channel(channels, item.get("channel"))
+        return reaction_handle(channel=channel, event=event, now=now) if channel else "unwatched channel"
+    channel = _channel(channels, event.get("channel"))
     if channel is None:
         return "unwatched channel"
-    if route == Route.MENTION:
-        return mention_handle(channel=channel, event=event, now=now)
+    if route == Route.DELETED:
+        return message_deleted_handle(channel=channel, event=event, now=now)
+    if route == Route.CHANGED:
+        return message_changed_handle(channel=channel, event=event, now=now, bot=bot)
     if route == Route.THREAD_REPLY:
-        return thread_reply_handle(channel=channel, event=event)
+        return thread_reply_handle(channel=channel, event=event, now=now)
+    if route == Route.MENTION:
+        user, ts, thread_ts = _str(event.get("user")), _str(event.get("ts")), _str(event.get("thread_ts"))
+        top_level = not thread_ts or thread_ts == ts
+        if top_level and _a_customers_ticket(channel, user):
+            return _intake(channel, event, bot=bot, now=now)
+        answered = mention_handle(channel=channel, event=event, now=now)
+        if top_level or event.get("type") != "message" or roster_slack_ids([user]):
+            return answered
+        # Someone off the roster (the customer) mentioning the bot also wrote in the thread.
+        return f"{answered}; {thread_reply_handle(channel=channel, event=event, now=now)}"
+    return _intake(channel, event, bot=bot, now=now)
+
+
+def _channel(channels: ChannelLookup, channel_id: Any) -> WatchedChannel | None:
+    return channels(channel_id) if isinstance(channel_id, str) and channel_id else None
+
+
+def _a_customers_ticket(channel: WatchedChannel, user: str) -> bool:
+    """In a plain channel, a customer's top-level message that mentions the bot ("@SLA Buddy our
+    database is down") is a ticket; a support engineer's is talking to the bot (help, how-to)."""
+    return channel.intake_mode == IntakeMode.PLAIN and not roster_slack_ids([user])
+
+
+def _intake(channel: WatchedChannel, event: dict[str, Any], *, bot: str, now: datetime) -> str:
+    message = {**event, "type": "message"}  # an app_mention is the same message
     result = ticket_intake_message(
-        channel=channel, message=event, source="events", now=now, bot_user_id=bot
+        channel=channel, message=message, source="events", now=now, bot_user_id=bot
     )
     return f"intake: {result.reason}"
 

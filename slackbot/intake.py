@@ -18,7 +18,8 @@ from django.db import IntegrityError, transaction
 
 from escalation.arming import ticket_arm, tickets_arm_new
 from slackbot.identity import own_bot_id
-from slackbot.parsing import ChannelRules, ParsedTicket, Verdict, message_parse
+from slackbot.parsing import MENTIONS_BOT, ChannelRules, ParsedTicket, Verdict, message_parse
+from slackbot.roster import roster_slack_ids
 from tickets.models import Ticket, TicketEvent, TicketEventKind, WatchedChannel
 from tickets.timeline import timeline_record, timeline_record_many
 
@@ -53,6 +54,8 @@ def ticket_intake_message(
     parsed = verdict.ticket
     if parsed is None:
         return IntakeResult(None, False, verdict.reason)
+    if verdict.reason == MENTIONS_BOT and roster_slack_ids([parsed.author]):
+        return IntakeResult(None, False, "talks to the bot")  # a support engineer, not a customer
 
     existing = Ticket.objects.filter(channel=channel, slack_ts=parsed.slack_ts).first()
     if existing is not None:
@@ -146,6 +149,8 @@ def _judge(*, channel: WatchedChannel, message: dict[str, Any], now: datetime, b
         # Could be our own classic bot_message (bot id, no user): only now ask who we are.
         verdict = message_parse(message=message, rules=rules, bot_user_id=bot_user_id, now=now,
                                 own_bot_id=own_bot_id())
+    if verdict.reason == MENTIONS_BOT and verdict.ticket and roster_slack_ids([verdict.ticket.author]):
+        return Verdict(None, "talks to the bot")  # a support engineer, not a customer
     return verdict
 
 

@@ -86,6 +86,13 @@ def snooze_due_times(result: SnoozeResult) -> list[tuple[int, datetime]]:
 def snooze_reply_text(*, ticket: Ticket, result: SnoozeResult, actor: str) -> str:
     if ticket.state == TicketState.RESPONDED:
         return "This ticket has already been answered, so there is nothing left to snooze."
+    if ticket.state == TicketState.WAITING:
+        return ("This ticket is waiting on the customer: its escalations are paused until the customer "
+                "writes again, so there is nothing to snooze.")
+    if ticket.state == TicketState.CLOSED:
+        return "This ticket is closed, so there is nothing left to snooze."
+    if result.refused:
+        return f"Not snoozed: {result.refused}."
     pairs = snooze_due_times(result)
     if not pairs:
         return "This ticket has no pending escalation levels, so there is nothing to snooze."

@@ -31,7 +31,13 @@ PRIORITY_WORDS = {
     "p2": "high",
     "p3": "normal",
     "p4": "low",
+    "sev1": "urgent",
+    "sev2": "high",
+    "sev3": "normal",
+    "sev4": "low",
 }
+# "P1", "p 1", "Sev 1", "SEV-2", "sev_3", "Severity 4": the number is what counts.
+_NUMBERED_PRIORITY = re.compile(r"^(?P<kind>p|sev|severity)[\s_-]*(?P<n>[1-4])$")
 
 # `*Ticket ID*: 123`, `*Ticket ID:* 123`, `Ticket ID: 123`, `_Type_: Incident`
 _FIELD_LINE = re.compile(
@@ -39,6 +45,7 @@ _FIELD_LINE = re.compile(
     r"(?P<value>.*?)\s*[*_~]*\s*$",
     re.IGNORECASE,
 )
+MENTIONS_BOT = "plain message mentioning the bot"
 _SLACK_LINK = re.compile(r"<(?P<target>[^<>|]*)(?:\|(?P<label>[^<>]*))?>")
 _MENTION = re.compile(r"<@(?P<user>[A-Z0-9]+)(?:\|[^>]*)?>")
 
@@ -113,6 +120,9 @@ def _clean_ticket_id(value: str) -> str:
 
 def normalize_priority(value: str) -> str:
     word = _unlink(value).strip().strip("*_~` ").lower()
+    numbered = _NUMBERED_PRIORITY.match(word)
+    if numbered:
+        word = ("p" if numbered.group("kind") == "p" else "sev") + numbered.group("n")
     return PRIORITY_WORDS.get(word, "")
 
 
@@ -167,13 +177,20 @@ def extract_fields(message: dict[str, Any]) -> dict[str, str]:
             if name and isinstance(value, str | int) and str(value).strip():
                 fields.setdefault(name, str(value))
     for text in _texts(message):
+        label = None  # a label line without its value ("*Ticket ID*:"): the next line holds it
         for line in text.splitlines():
             match = _FIELD_LINE.match(line)
+            if label is not None and line.strip() and not match:
+                fields.setdefault(label, line.strip())
+                label = None
+                continue
             if not match:
                 continue
-            name = _canonical_field(match.group("name"))
+            name, label = _canonical_field(match.group("name")), None
             if name and match.group("value"):
                 fields.setdefault(name, match.group("value"))
+            elif name:
+                label = name
     result: dict[str, str] = {}
     if "ticket_id" in fields and _clean_ticket_id(fields["ticket_id"]):
         result["ticket_id"] = _clean_ticket_id(fields["ticket_id"])
@@ -235,11 +252,11 @@ def message_parse(
     elif allowed_bot:
         reason = "allow-listed bot"
     elif rules.intake_mode == "plain" and not is_bot and user:
-        if mentions_user(text, bot_user_id):
-            return Verdict(None, "talks to the bot")
         if not text.strip() and subtype != "file_share":
             return Verdict(None, "empty")
-        reason = "plain message"
+        # "@SLA Buddy our database is down" from a customer is a ticket; the caller knows the
+        # roster and turns a support engineer's mention of the bot away (it talks to the bot).
+        reason = MENTIONS_BOT if mentions_user(text, bot_user_id) else "plain message"
     else:
         return Verdict(None, "not a ticket for this channel")
     return Verdict(

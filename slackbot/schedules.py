@@ -18,7 +18,8 @@ def schedules() -> list[Schedule]:
             name="Poll helpdesks for first replies",
             task="slackbot.tasks.helpdesk_poll",
             every_seconds=120,
-            description="Ask Zendesk/Freshdesk whether armed tickets have had an agent's first reply.",
+            description="Ask Zendesk/Freshdesk whether armed tickets have had an agent's first reply, and "
+            "for the status of armed, waiting and answered ones (closes, pauses, resumes, next responses).",
         ),
         Schedule(
             name="Read Slack threads of armed tickets",

@@ -169,7 +169,8 @@ def helpdesk_webhook(request: HttpRequest, provider: str) -> HttpResponse:
         return _error(check.status, "invalid webhook signature")
     try:
         payload = json_load_storable(body)
-        changed = helpdesk_webhook_handle(provider=provider, payload=payload, now=timezone.now())
+        result = helpdesk_webhook_handle(provider=provider, payload=payload, now=timezone.now())
     except (Malformed, WebhookPayloadError) as exc:
         return _error(400, str(exc)[:200])
-    return JsonResponse({"ok": True, "responded": changed})
+    return JsonResponse({"ok": True, "responded": result.responded,
+                         "status": {str(pk): did for pk, did in result.status.items()}})

@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 import holidays
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Coalesce
 
 from base.timezones import zone_or_utc
 from calendars.models import CalendarSource, Purpose
@@ -131,6 +133,10 @@ class ResponseMode(models.TextChoices):
     WEBHOOK = "webhook", "Helpdesk webhook only"
 
 
+DEFAULT_CLOSE_REACTION = "white_check_mark"
+DEFAULT_WAITING_REACTION = "hourglass_flowing_sand"
+
+
 class WatchedChannel(models.Model):
     slack_channel_id = models.CharField(max_length=32, unique=True, help_text="C…")
     name = models.CharField(max_length=100, help_text="Channel name, for people (#support-acme).")
@@ -149,6 +155,16 @@ class WatchedChannel(models.Model):
     response_mode = models.CharField(
         max_length=16, choices=ResponseMode.choices, default=ResponseMode.SLACK_THREAD
     )
+    close_reaction = models.CharField(
+        max_length=64, blank=True,
+        help_text=f"Emoji name (no colons) a roster engineer adds to a ticket to close it; blank: "
+        f"{DEFAULT_CLOSE_REACTION}.",
+    )
+    waiting_reaction = models.CharField(
+        max_length=64, blank=True,
+        help_text=f"Emoji name (no colons) a roster engineer adds to a ticket to mark it waiting on the "
+        f"customer (removing it resumes); blank: {DEFAULT_WAITING_REACTION}.",
+    )
     active = models.BooleanField(default=True)
     last_seen_ts = models.CharField(
         max_length=32, blank=True, help_text="Newest message ts the channel scan has read."
@@ -161,11 +177,31 @@ class WatchedChannel(models.Model):
     def __str__(self) -> str:
         return f"#{self.name}"
 
+    @property
+    def close_emoji(self) -> str:
+        return reaction_name(self.close_reaction) or DEFAULT_CLOSE_REACTION
+
+    @property
+    def waiting_emoji(self) -> str:
+        return reaction_name(self.waiting_reaction) or DEFAULT_WAITING_REACTION
+
+
+def reaction_name(value: str) -> str:
+    """``:white_check_mark:`` or ``white_check_mark`` -> ``white_check_mark`` (Slack's reaction name)."""
+    return (value or "").strip().strip(":").strip()
+
 
 class TicketState(models.TextChoices):
-    ARMED = "armed", "Armed (no response yet)"
+    ARMED = "armed", "Armed (awaiting a response)"
+    WAITING = "waiting", "Waiting on the customer (clock paused)"
     RESPONDED = "responded", "Responded"
+    CLOSED = "closed", "Closed"
     NO_POLICY = "no_policy", "No SLA policy for its tier"
+    EXCLUDED = "excluded", "Not escalated (its type is excluded by the policy)"
+
+
+# A ticket with a cycle awaiting a response (its levels pending, or paused while waiting).
+LIVE_STATES = (TicketState.ARMED, TicketState.WAITING)
 
 
 class ResponsePath(models.TextChoices):
@@ -176,16 +212,83 @@ class ResponsePath(models.TextChoices):
     ADMIN = "admin", "Marked in the admin"
 
 
+class TicketVia(models.TextChoices):
+    """How a ticket was closed, paused or resumed (for the timeline, the thread and reports)."""
+
+    BUTTON = "button", "A button on an escalation message"
+    REACTION = "reaction", "A reaction on the ticket"
+    HELPDESK = "helpdesk", "The helpdesk's status"
+    DELETED = "deleted", "Its Slack message was deleted"
+    CUSTOMER = "customer", "The customer wrote in the thread"
+    RESPONSE = "response", "A response"
+    CLOSE = "close", "The ticket was closed"
+
+
+# How a close is said, after "closed" (the thread's messages, the admin).
+CLOSED_HOW = {
+    TicketVia.HELPDESK: "in the helpdesk",
+    TicketVia.DELETED: "(its message was deleted)",
+    TicketVia.REACTION: "with a reaction",
+    TicketVia.BUTTON: "with the Close button",
+}
+
+
+def _first(field: str, value):
+    """Keep a first-response field once set: the first response is the ticket's, later ones are cycles'."""
+    return Case(When(responded_at__isnull=True, then=Value(value)), default=F(field))
+
+
 class TicketQuerySet(models.QuerySet):
     """The ticket's state changes, each one conditional update: True if this call made it."""
 
     def mark_no_policy(self, *, pk: int) -> bool:
         return bool(self.filter(pk=pk, state=TicketState.ARMED).update(state=TicketState.NO_POLICY))
 
+    def mark_excluded(self, *, pk: int) -> bool:
+        return bool(self.filter(pk=pk, state=TicketState.ARMED).update(state=TicketState.EXCLUDED))
+
     def mark_responded(self, *, pk: int, at, path: str, actor: str) -> bool:
+        """Answered (also while waiting). ``responded_at``/``response_path``/``responded_by`` keep
+        the FIRST response; a next-response cycle records its own on the cycle."""
         return bool(
-            self.filter(pk=pk, state__in=[TicketState.ARMED, TicketState.NO_POLICY]).update(
-                state=TicketState.RESPONDED, responded_at=at, response_path=path, responded_by=actor
+            self.filter(
+                pk=pk,
+                state__in=[*LIVE_STATES, TicketState.NO_POLICY, TicketState.EXCLUDED],
+            ).update(
+                state=TicketState.RESPONDED,
+                waiting_since=None,
+                responded_at=Coalesce(F("responded_at"), Value(at, output_field=models.DateTimeField())),
+                response_path=_first("response_path", path),
+                responded_by=_first("responded_by", actor),
+            )
+        )
+
+    def mark_waiting(self, *, pk: int, at) -> bool:
+        return bool(
+            self.filter(pk=pk, state=TicketState.ARMED).update(state=TicketState.WAITING, waiting_since=at)
+        )
+
+    def mark_resumed(self, *, pk: int) -> bool:
+        return bool(
+            self.filter(pk=pk, state=TicketState.WAITING).update(state=TicketState.ARMED, waiting_since=None)
+        )
+
+    def mark_closed(self, *, pk: int, at, via: str, actor: str) -> bool:
+        return bool(
+            self.filter(pk=pk, state__in=[*LIVE_STATES, TicketState.RESPONDED]).update(
+                state=TicketState.CLOSED, closed_at=at, closed_via=via, closed_by=actor, waiting_since=None
+            )
+        )
+
+    def note_helpdesk_status(self, *, pk: int, was: str, now: str) -> bool:
+        """The helpdesk reported a new status: True for the one call that saw it change."""
+        return bool(self.filter(pk=pk, helpdesk_status=was).update(helpdesk_status=now))
+
+    def mark_rearmed(self, *, pk: int) -> bool:
+        """A next-response cycle starts: after a response, or reopened after a close."""
+        return bool(
+            self.filter(pk=pk, state__in=[TicketState.RESPONDED, TicketState.CLOSED]).update(
+                state=TicketState.ARMED, closed_at=None, closed_via="", closed_by=""
             )
         )
 
@@ -200,9 +303,22 @@ class Ticket(models.Model):
     author_slack_id = models.CharField(max_length=32, blank=True)
     opened_at = models.DateTimeField(help_text="When the message was posted in Slack.")
     state = models.CharField(max_length=16, choices=TicketState.choices, default=TicketState.ARMED)
-    responded_at = models.DateTimeField(null=True, blank=True)
+    responded_at = models.DateTimeField(
+        null=True, blank=True, help_text="The first response (a next-response cycle keeps its own)."
+    )
     response_path = models.CharField(max_length=16, choices=ResponsePath.choices, blank=True)
     responded_by = models.CharField(max_length=200, blank=True)
+    waiting_since = models.DateTimeField(
+        null=True, blank=True, help_text="Waiting on the customer since then (its levels are paused)."
+    )
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="Closed without a further reply then.")
+    closed_via = models.CharField(max_length=16, choices=TicketVia.choices, blank=True)
+    closed_by = models.CharField(max_length=200, blank=True)
+    helpdesk_status = models.CharField(
+        max_length=16, blank=True,
+        help_text="The helpdesk's status as last reported (open, waiting, closed): its changes close, pause, "
+        "resume or start a next-response cycle.",
+    )
     responses_checked_at = models.DateTimeField(
         null=True, blank=True,
         help_text="When a poll last asked the helpdesk or read the thread for a response.",
@@ -230,6 +346,10 @@ class TicketEventKind(models.TextChoices):
     LEVEL_FAILED = "level_failed", "Level failed"
     SNOOZED = "snoozed", "Snoozed"
     RESPONDED = "responded", "Responded"
+    PAUSED = "paused", "Waiting on customer"
+    RESUMED = "resumed", "Resumed"
+    CLOSED = "closed", "Closed"
+    CYCLE_STARTED = "cycle_started", "Next-response cycle"
     NOTE = "note", "Note"
 
 

@@ -15,12 +15,15 @@ from django.db import transaction
 from base.pages import PageProvider
 from calendars.models import Engineer, OverrideKind, Role, RosterOverride
 from calendars.targets import TargetKind
-from escalation.models import EscalationStep, SlaPolicy
+from escalation.models import EscalationStep, NextResponseStep, SlaPolicy
 from tickets.models import IntakeMode, ResponseMode, Tier, WatchedChannel
 
 DEMO_CHANNEL_ID = "C0DEMO0001"
 DEMO_CHANNEL_NAME = "demo-acme-support"
 DEMO_CUSTOMER_ID = "UDEMOCUST1"
+DEMO_HELPDESK_BOT_ID = "BDEMOHELP1"  # a helpdesk app posting in the channel (its messages need a Ticket ID)
+# After an answer, a customer who writes again: next-response levels after 10 and 20 seconds.
+DEMO_NEXT_RESPONSE_SECONDS = ((1, 10, TargetKind.ON_SHIFT_NOT_EMBEDDED), (2, 20, TargetKind.HEAD_OF_SUCCESS))
 DEMO_USERGROUP_ID = "SDEMOGROUP"
 DEMO_LEVEL_SECONDS = (10, 20, 30, 40)
 DEMO_PAGE_LEVEL, DEMO_PAGE_SECONDS = 5, 45
@@ -76,6 +79,10 @@ def demo_setup() -> WatchedChannel:
             "page_priorities": DEMO_PAGE_PRIORITIES,
         },
     )
+    for level, seconds, kind in DEMO_NEXT_RESPONSE_SECONDS:  # also in demo databases made before cycles
+        NextResponseStep.objects.get_or_create(
+            policy=policy, level=level, defaults={"delay": timedelta(seconds=seconds), "target_kind": kind}
+        )
     channel, _ = WatchedChannel.objects.get_or_create(
         slack_channel_id=DEMO_CHANNEL_ID,
         defaults={

@@ -8,4 +8,10 @@ urlpatterns = [
     path("demo/open", views.demo_open_ticket, name="demo-open"),
     path("demo/mention", views.demo_mention, name="demo-mention"),
     path("demo/reply", views.demo_reply, name="demo-reply"),
+    path("demo/customer", views.demo_customer, name="demo-customer"),
+    path("demo/waiting", views.demo_waiting, name="demo-waiting"),
+    path("demo/close", views.demo_close, name="demo-close"),
+    path("demo/button", views.demo_button, name="demo-button"),
+    path("demo/helpdesk", views.demo_helpdesk_post, name="demo-helpdesk"),
+    path("demo/edit", views.demo_edit, name="demo-edit"),
 ]

@@ -1,10 +1,17 @@
 """The demo page: open a ticket, @mention the bot, reply as an engineer, watch; an urgent
 ticket also pages the stand-in PagerDuty at level 5, and the answer resolves the incident.
+The lifecycle too: mark a ticket waiting on the customer, have the customer write again
+(which resumes it, or after an answer starts a next-response cycle), close it, press the
+buttons of the bot's messages, and edit a helpdesk message into a ticket.
 
+Every action acts like Slack: the message, reaction or edit goes into the stand-in Slack, and
+the signed event (or button press) through our own endpoints, as a real workspace sends it.
 Routed only in demo mode (slabuddy/urls.py), which production never is.
 """
 
 from __future__ import annotations
+
+import time
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -18,13 +25,27 @@ from base.slack_api import slack_client
 from calendars.targets import TargetKind
 from escalation.models import Escalation
 from ops.demo.pager import demo_pager_incidents
-from ops.demo.setup import ALICE, DEMO_CHANNEL_ID, DEMO_CUSTOMER_ID, DEMO_PAGE_PRIORITIES, PEOPLE
-from ops.demo.slack_events import demo_deliver_event, demo_post_as, message_event
-from tickets.models import Ticket
+from ops.demo.setup import (
+    ALICE,
+    DEMO_CHANNEL_ID,
+    DEMO_CUSTOMER_ID,
+    DEMO_HELPDESK_BOT_ID,
+    DEMO_PAGE_PRIORITIES,
+    PEOPLE,
+)
+from ops.demo.slack_events import (
+    demo_deliver_event,
+    demo_fake_call,
+    demo_post_as,
+    demo_press_button,
+    message_event,
+)
+from tickets.models import DEFAULT_CLOSE_REACTION, DEFAULT_WAITING_REACTION, Ticket
 
 NAMES = {p.slack_user_id: p.name for p in PEOPLE} | {
     DEMO_CUSTOMER_ID: "Customer (demo)",
     BOT_USER_ID: "SLA Buddy",
+    DEMO_HELPDESK_BOT_ID: "Helpdesk (demo)",
 }
 
 
@@ -76,6 +97,101 @@ def demo_reply(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True, "ts": message["ts"]})
 
 
+@require_POST
+def demo_customer(request: HttpRequest) -> JsonResponse:
+    """The customer writes again in the thread: a wait ends, or after an answer a next-response
+    cycle starts (after a close, the ticket reopens into one)."""
+    thread_ts = request.POST.get("thread_ts", "")
+    text = (request.POST.get("text") or "").strip() or "It is still failing for us, can you look again?"
+    message = demo_post_as(channel=DEMO_CHANNEL_ID, user=DEMO_CUSTOMER_ID, text=text[:2000],
+                           thread_ts=thread_ts)
+    _deliver(request, message)
+    return JsonResponse({"ok": True, "ts": message["ts"]})
+
+
+def _react(request: HttpRequest, *, ts: str, name: str, remove: bool = False) -> JsonResponse:
+    answer = demo_fake_call("react", channel=DEMO_CHANNEL_ID, ts=ts, user=ALICE.slack_user_id, name=name,
+                            remove=remove)
+    if not answer.get("ok"):
+        return JsonResponse({"ok": False, "error": answer.get("error")}, status=400)
+    event = {"type": "reaction_removed" if remove else "reaction_added", "user": ALICE.slack_user_id,
+             "reaction": name, "item": {"type": "message", "channel": DEMO_CHANNEL_ID, "ts": ts},
+             "event_ts": answer["event_ts"]}
+    demo_deliver_event(events_url=request.build_absolute_uri(reverse("slack-events")), event=event)
+    return JsonResponse({"ok": True})
+
+
+@require_POST
+def demo_waiting(request: HttpRequest) -> JsonResponse:
+    """Alice marks the ticket waiting on the customer with the waiting reaction."""
+    return _react(request, ts=request.POST.get("thread_ts", ""), name=DEFAULT_WAITING_REACTION)
+
+
+@require_POST
+def demo_close(request: HttpRequest) -> JsonResponse:
+    """Alice closes the ticket without a reply with the close reaction."""
+    return _react(request, ts=request.POST.get("thread_ts", ""), name=DEFAULT_CLOSE_REACTION)
+
+
+@require_POST
+def demo_button(request: HttpRequest) -> JsonResponse:
+    """Alice presses a button of one of the bot's messages (Snooze, Waiting on customer, Close, Resume)."""
+    thread_ts, ts = request.POST.get("thread_ts", ""), request.POST.get("ts", "")
+    replies = slack_client().conversations_replies(channel=DEMO_CHANNEL_ID, ts=thread_ts)["messages"]
+    message = next((m for m in replies if m["ts"] == ts and m.get("user") == BOT_USER_ID), None)
+    if message is None:
+        return JsonResponse({"ok": False, "error": "no such message"}, status=400)
+    try:
+        demo_press_button(interactions_url=request.build_absolute_uri(reverse("slack-interactions")),
+                          channel=DEMO_CHANNEL_ID, user=ALICE.slack_user_id, message=message,
+                          action_id=request.POST.get("action_id", ""))
+    except StopIteration:
+        return JsonResponse({"ok": False, "error": "no such button"}, status=400)
+    return JsonResponse({"ok": True})
+
+
+@require_POST
+def demo_helpdesk_post(request: HttpRequest) -> JsonResponse:
+    """The helpdesk posts a new request without its ticket fields yet: not a ticket (until edited)."""
+    text = (request.POST.get("text") or "").strip() or "New request from Acme Corp (details follow)"
+    answer = demo_fake_call("postAsBot", channel=DEMO_CHANNEL_ID, bot_id=DEMO_HELPDESK_BOT_ID,
+                            username="Helpdesk", text=text[:2000])
+    message = answer["message"]
+    event = {"type": "message", "subtype": "bot_message", "channel": DEMO_CHANNEL_ID,
+             "bot_id": DEMO_HELPDESK_BOT_ID, "username": "Helpdesk", "text": message["text"],
+             "ts": message["ts"], "event_ts": message["ts"]}
+    demo_deliver_event(events_url=request.build_absolute_uri(reverse("slack-events")), event=event)
+    return JsonResponse({"ok": True, "ts": message["ts"]})
+
+
+@require_POST
+def demo_edit(request: HttpRequest) -> JsonResponse:
+    """The helpdesk edits its message to add ``*Ticket ID*`` and a priority: now it is a ticket,
+    opened when the message was first posted."""
+    ts = request.POST.get("ts", "")
+    replies = slack_client().conversations_replies(channel=DEMO_CHANNEL_ID, ts=ts)["messages"]
+    original = next((m for m in replies if m["ts"] == ts), None)
+    if original is None:
+        return JsonResponse({"ok": False, "error": "no such message"}, status=400)
+    text = f"{original['text']}\n*Ticket ID*: {ts.split('.')[0][-4:]}\n*Ticket priority*: P3"
+    answer = demo_fake_call("editMessage", channel=DEMO_CHANNEL_ID, ts=ts, text=text)
+    event = {"type": "message", "subtype": "message_changed", "hidden": True, "channel": DEMO_CHANNEL_ID,
+             "ts": f"{time.time():.6f}", "message": answer["message"],
+             "previous_message": answer["previous_message"]}
+    demo_deliver_event(events_url=request.build_absolute_uri(reverse("slack-events")), event=event)
+    return JsonResponse({"ok": True})
+
+
+def _bot_view(message: dict) -> dict:
+    """What the page shows of a bot message's blocks: its state line and its buttons."""
+    blocks = message.get("blocks") or []
+    buttons = [{"action_id": e.get("action_id"), "label": (e.get("text") or {}).get("text", "")}
+               for b in blocks if b.get("type") == "actions" for e in b.get("elements") or []]
+    state = " ".join(e.get("text", "") for b in blocks if b.get("block_id") == "slabuddy_state"
+                     for e in b.get("elements") or [])
+    return {"buttons": buttons, "state_line": state}
+
+
 @require_GET
 def demo_state(request: HttpRequest) -> JsonResponse:
     """Every demo thread as the stand-in Slack holds it, with each ticket's levels."""
@@ -88,7 +204,7 @@ def demo_state(request: HttpRequest) -> JsonResponse:
         )
     }
     levels: dict[int, list[Escalation]] = {}
-    for row in Escalation.objects.filter(ticket__in=tickets.values()).order_by("level"):
+    for row in Escalation.objects.filter(ticket__in=tickets.values()).order_by("cycle", "level"):
         levels.setdefault(row.ticket_id, []).append(row)
     now = timezone.now()
     threads = []
@@ -106,6 +222,7 @@ def demo_state(request: HttpRequest) -> JsonResponse:
                     "levels": [
                         {
                             "level": row.level,
+                            "cycle": row.cycle,
                             "state": row.state,
                             "page": row.target_kind == TargetKind.PAGE,
                             "due_in_seconds": round((row.due_at - now).total_seconds()),
@@ -116,9 +233,12 @@ def demo_state(request: HttpRequest) -> JsonResponse:
                 "messages": [
                     {
                         "ts": m["ts"],
-                        "who": NAMES.get(m.get("user", ""), m.get("user", "?")),
+                        "who": NAMES.get(m.get("user") or m.get("bot_id", ""), m.get("user", "?")),
                         "is_bot": m.get("user") == BOT_USER_ID,
                         "text": m.get("text", ""),
+                        "edited": bool(m.get("edited")),
+                        "reactions": [r["name"] for r in m.get("reactions") or []],
+                        **(_bot_view(m) if m.get("user") == BOT_USER_ID else {}),
                     }
                     for m in replies
                 ],

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from calendars.models import Engineer, SourceKind
+from calendars.targets import TargetKind
 from escalation.models import SlaPolicy
 from ops.sla_config.schema import duration_text
 from tickets.hours import weekly_format, weekly_parse
@@ -28,10 +29,24 @@ def _policy(policy: SlaPolicy) -> dict[str, Any]:
     out["snooze"] = duration_text_minutes(policy.snooze_minutes)
     if policy.snoozes_extend_target:
         out["snoozes_extend_target"] = True
+    if policy.max_total_snooze is not None:
+        out["max_total_snooze"] = duration_text(policy.max_total_snooze)
+    out["exclude_types"] = list(policy.exclude_types or [])
     if not policy.active:
         out["active"] = False
-    steps = []
-    for step in policy.steps.select_related("engineer").order_by("level"):
+    out["steps"] = _steps(policy.steps)
+    if policy.next_steps.exists():
+        ladder: dict[str, Any] = {}
+        if policy.next_response_target is not None:
+            ladder["target"] = duration_text(policy.next_response_target)
+        ladder["steps"] = _steps(policy.next_steps)
+        out["next_response"] = ladder
+    return out
+
+
+def _steps(steps) -> list[dict[str, Any]]:
+    out = []
+    for step in steps.select_related("engineer").order_by("level"):
         item: dict[str, Any] = {"level": step.level, "after": duration_text(step.delay),
                                 "notify": step.target_kind}
         if step.target_ref:
@@ -40,10 +55,16 @@ def _policy(policy: SlaPolicy) -> dict[str, Any]:
             item["engineer"] = _engineer_ref(step.engineer)
         if step.outside_hours:
             item["outside_hours"] = True
+        if step.target_kind == TargetKind.PAGE:
+            page: dict[str, Any] = {"provider": step.page_provider}
+            if step.page_credential:
+                page["credential"] = step.page_credential
+            if step.page_priorities:
+                page["priorities"] = list(step.page_priorities)
+            item["page"] = page
         if step.message_template:
             item["message"] = step.message_template
-        steps.append(item)
-    out["steps"] = steps
+        out.append(item)
     return out
 
 
@@ -94,6 +115,10 @@ def _channel(channel: WatchedChannel) -> dict[str, Any]:
         out["lookback_minutes"] = channel.lookback_minutes
     if not channel.active:
         out["active"] = False
+    if channel.close_reaction:
+        out["close_reaction"] = channel.close_reaction
+    if channel.waiting_reaction:
+        out["waiting_reaction"] = channel.waiting_reaction
     return out
 
 

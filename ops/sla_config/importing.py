@@ -18,11 +18,12 @@ from typing import Any
 from django.db import models, transaction
 
 from calendars.models import CalendarSource, Engineer, Purpose, SourceKind
-from escalation.models import EscalationStep, SlaPolicy
+from escalation.models import EscalationStep, NextResponseStep, SlaPolicy
 from ops.sla_config.schema import (
     ChannelSpec,
     EngineerSpec,
     HolidaysSpec,
+    PageSpec,
     PolicySpec,
     SlaConfig,
     StepSpec,
@@ -127,18 +128,24 @@ def _holidays(tier: Tier, spec: HolidaysSpec, changes: Changes) -> None:
                      f"holiday {day} of tier {tier.name}")
 
 
-def _steps(policy: SlaPolicy, specs: list[StepSpec], label: str, changes: Changes) -> None:
+def _steps(policy: SlaPolicy, specs: list[StepSpec], label: str, changes: Changes, *,
+           model: type[EscalationStep] | type[NextResponseStep] = EscalationStep) -> None:
+    """Make ``policy``'s first-response (or, with ``model``, next-response) ladder the file's."""
+    existing = model.objects.filter(policy=policy)
     wanted = {spec.level for spec in specs}
-    for step in policy.steps.all():
+    for step in existing:
         if step.level not in wanted:
             changes.delete(step, f"level {step.level} of {label}")
     for spec in sorted(specs, key=lambda s: s.level):
-        found = policy.steps.filter(level=spec.level).first()
+        found = existing.filter(level=spec.level).first()
         engineer = _engineer_find(spec.engineer) if spec.engineer else None
+        page = spec.page or PageSpec(provider="")
         changes.save(
-            found or EscalationStep(policy=policy),
+            found or model(policy=policy),
             {"level": spec.level, "delay": spec.after, "target_kind": spec.notify, "target_ref": spec.ref,
-             "engineer": engineer, "outside_hours": spec.outside_hours, "message_template": spec.message},
+             "engineer": engineer, "outside_hours": spec.outside_hours, "message_template": spec.message,
+             "page_provider": page.provider, "page_credential": page.credential,
+             "page_priorities": list(page.priorities)},
             f"level {spec.level} of {label}",
         )
 
@@ -155,10 +162,14 @@ def _policies(tier: Tier, specs: list[PolicySpec], changes: Changes) -> None:
             found or SlaPolicy(tier=tier),
             {"priority": spec.priority, "name": spec.name, "clock": spec.clock,
              "first_response_target": spec.first_response_target, "snooze_minutes": spec.snooze_minutes,
-             "snoozes_extend_target": spec.snoozes_extend_target, "active": spec.active},
+             "snoozes_extend_target": spec.snoozes_extend_target, "max_total_snooze": spec.max_total_snooze,
+             "exclude_types": list(spec.exclude_types), "active": spec.active,
+             "next_response_target": spec.next_response.target if spec.next_response else None},
             label,
         )
         _steps(policy, spec.steps, label, changes)
+        _steps(policy, spec.next_response.steps if spec.next_response else [], f"next response of {label}",
+               changes, model=NextResponseStep)
 
 
 def _tier(spec: TierSpec, changes: Changes) -> None:
@@ -182,7 +193,8 @@ def _channel(spec: ChannelSpec, changes: Changes) -> None:
         found or WatchedChannel(),
         {"slack_channel_id": spec.id, "name": spec.name, "tier": Tier.objects.get(name=spec.tier),
          "intake_mode": spec.intake, "response_mode": spec.response, "allowed_bot_ids": spec.allowed_bot_ids,
-         "lookback_minutes": spec.lookback_minutes, "active": spec.active},
+         "lookback_minutes": spec.lookback_minutes, "active": spec.active,
+         "close_reaction": spec.close_reaction, "waiting_reaction": spec.waiting_reaction},
         f"channel #{spec.name} ({spec.id})",
     )
 

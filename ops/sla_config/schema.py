@@ -21,13 +21,17 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from base.page_credentials import credential_name_error, credential_name_for
+from base.pages import PageProvider
 from calendars.models import Role
 from calendars.targets import TargetKind
 from escalation.clock import ClockKind
+from escalation.models import default_excluded_types, step_page_errors
 from tickets.hours import HoursError, Weekly, weekly_parse, zone_check
-from tickets.models import IntakeMode, Priority, ResponseMode, holiday_region_problem
+from tickets.models import IntakeMode, Priority, ResponseMode, holiday_region_problem, reaction_name
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_EMOJI = re.compile(r"^[a-z0-9_+'-]+(?:::skin-tone-[2-6])?$")
 _MISSING = object()
 
 
@@ -83,13 +87,17 @@ def duration_text(value: timedelta) -> str:
 
 
 class Reader:
-    """Collects the problems of one file."""
+    """Collects the problems of one file (and what it asks that this server cannot do yet)."""
 
     def __init__(self) -> None:
         self.errors: list[ConfigError] = []
+        self.warnings: list[str] = []
 
     def fail(self, path: str, message: str) -> None:
         self.errors.append(ConfigError(path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(f"{path}: {message}")
 
 
 class Node:
@@ -186,6 +194,29 @@ class Node:
             return None
         return int(value.total_seconds() // 60)
 
+    def emoji(self) -> str | None:
+        """A Slack reaction name, with or without colons: white_check_mark, :lock:."""
+        text = self.text()
+        if text is None:
+            return None
+        name = reaction_name(text)
+        if not _EMOJI.match(name):
+            self.fail(f"{quoted(text)} is not an emoji name (like white_check_mark)")
+            return None
+        return name
+
+    def words(self) -> list[str] | None:
+        """A list of names: [feedback, question]."""
+        if not isinstance(self.value, list):
+            self.fail(f"must be a list, like [feedback], not {quoted(self.value)}")
+            return None
+        words = []
+        for i, item in enumerate(self.value):
+            text = Node(item, f"{self.path}[{i}]", self.reader).text()
+            if text:
+                words.append(text)
+        return words
+
     def choice(self, choices: type) -> str | None:
         values = [str(c) for c in choices.values]
         if isinstance(self.value, str) and self.value in values:
@@ -224,6 +255,16 @@ class Node:
 
 
 @dataclass
+class PageSpec:
+    """A page step's pager: ``EscalationStep.page_provider``, ``page_credential`` (the NAME of the
+    setting, never a secret; blank: the provider's default) and ``page_priorities``."""
+
+    provider: str
+    credential: str = ""
+    priorities: list[str] = field(default_factory=list)
+
+
+@dataclass
 class StepSpec:
     level: int
     after: timedelta
@@ -232,6 +273,15 @@ class StepSpec:
     engineer: str = ""  # email, Slack id or name of an engineer (in the file or the database)
     outside_hours: bool = False
     message: str = ""
+    page: PageSpec | None = None  # notify: page
+
+
+@dataclass
+class NextResponseSpec:
+    """After an answer, a customer who writes again starts a cycle of these steps."""
+
+    target: timedelta | None = None  # None: the level 1 delay
+    steps: list[StepSpec] = field(default_factory=list)
 
 
 @dataclass
@@ -242,8 +292,11 @@ class PolicySpec:
     first_response_target: timedelta | None = None
     snooze_minutes: int = 30
     snoozes_extend_target: bool = False
+    max_total_snooze: timedelta | None = None
+    exclude_types: list[str] = field(default_factory=default_excluded_types)
     active: bool = True
     steps: list[StepSpec] = field(default_factory=list)
+    next_response: NextResponseSpec | None = None
 
 
 @dataclass
@@ -281,6 +334,8 @@ class ChannelSpec:
     allowed_bot_ids: str = ""
     lookback_minutes: int = 120
     active: bool = True
+    close_reaction: str = ""  # blank: white_check_mark
+    waiting_reaction: str = ""  # blank: hourglass_flowing_sand
 
 
 @dataclass
@@ -301,9 +356,40 @@ class SlaConfig:
     tiers: list[TierSpec] = field(default_factory=list)
     channels: list[ChannelSpec] = field(default_factory=list)
     engineers: list[EngineerSpec] = field(default_factory=list)
+    # Not refusals: what the file asks that this server cannot do yet (a page credential not set).
+    warnings: list[str] = field(default_factory=list)
 
 
 # --- reading --------------------------------------------------------------------------
+
+
+def _page(node: Node) -> PageSpec | None:
+    if not node.is_mapping():
+        return None
+    spec = PageSpec(
+        provider=node.take("provider", lambda n: n.choice(PageProvider)),
+        credential=node.take("credential", Node.text, default=""),
+        priorities=node.take("priorities", Node.words, default=[]),
+    )
+    node.unknown_keys()
+    if spec.provider is None or spec.priorities is None:
+        return None
+    # The same checks as the admin and the Slack forms (escalation.models.step_page_errors). A
+    # credential that is a valid name but not set here is only a warning: the file may be meant
+    # for another server, and the secrets never travel with it.
+    errors = step_page_errors(target_kind=TargetKind.PAGE, provider=spec.provider, credential=spec.credential,
+                              priorities=spec.priorities)
+    name_problem = credential_name_error(provider=spec.provider, credential=spec.credential)
+    for field_name, message in errors.items():
+        key = {"page_credential": "credential", "page_priorities": "priorities"}.get(field_name, "provider")
+        if field_name == "page_credential" and not name_problem:
+            name = credential_name_for(provider=spec.provider, credential=spec.credential)
+            node.reader.warn(f"{node.path}.credential",
+                             f"{name} is not set on this server: the level cannot page here until it is "
+                             f"(set {name} or {name}_FILE and restart)")
+        else:
+            node.child(key).fail(message.rstrip("."))
+    return spec
 
 
 def _step(node: Node) -> StepSpec | None:
@@ -317,10 +403,38 @@ def _step(node: Node) -> StepSpec | None:
         engineer=node.take("engineer", Node.text, default=""),
         outside_hours=node.take("outside_hours", Node.flag, default=False),
         message=node.take("message", Node.text, default=""),
+        page=node.take("page", _page, default=None),
     )
     node.unknown_keys()
     if spec.notify == TargetKind.ENGINEER and not spec.engineer:
         node.child("engineer").fail("is required when notify is engineer (an email or Slack id)")
+    paged = isinstance(node.value, dict) and node.value.get("page") is not None
+    if spec.notify == TargetKind.PAGE and not paged:
+        node.child("page").fail("is required when notify is page ({provider: pagerduty | oncall | webhook, "
+                                "credential: <setting name>, priorities: [...]})")
+    elif paged and spec.notify not in (None, TargetKind.PAGE):
+        node.child("page").fail("is only for notify: page")
+    return spec
+
+
+def _steps(node: Node, *, required: bool) -> list[StepSpec]:
+    step_nodes = node.items()
+    if required and not step_nodes:
+        node.fail("is required: a policy needs at least one step")
+    steps = [_step(n) for n in step_nodes]
+    _unique([n.child("level") for n in step_nodes], [s.level if s else None for s in steps], "level")
+    return [s for s in steps if s is not None]
+
+
+def _next_response(node: Node) -> NextResponseSpec | None:
+    if not node.is_mapping():
+        return None
+    spec = NextResponseSpec(target=node.take("target", Node.duration, default=None))
+    node._known.add("steps")
+    spec.steps = _steps(node.child("steps"), required=False)
+    if not spec.steps:
+        node.child("steps").fail("is required: a next-response ladder needs at least one step")
+    node.unknown_keys()
     return spec
 
 
@@ -345,15 +459,13 @@ def _policy(node: Node) -> PolicySpec | None:
         first_response_target=node.take("first_response_target", Node.duration, default=None),
         snooze_minutes=node.take("snooze", Node.minutes, default=30),
         snoozes_extend_target=node.take("snoozes_extend_target", Node.flag, default=False),
+        max_total_snooze=node.take("max_total_snooze", Node.duration, default=None),
+        exclude_types=node.take("exclude_types", Node.words, default=default_excluded_types()),
         active=node.take("active", Node.flag, default=True),
+        next_response=node.take("next_response", _next_response, default=None),
     )
     node._known.add("steps")
-    step_nodes = node.child("steps").items()
-    if not step_nodes:
-        node.child("steps").fail("is required: a policy needs at least one step")
-    steps = [_step(n) for n in step_nodes]
-    _unique([n.child("level") for n in step_nodes], [s.level if s else None for s in steps], "level")
-    spec.steps = [s for s in steps if s is not None]
+    spec.steps = _steps(node.child("steps"), required=True)
     node.unknown_keys()
     return spec
 
@@ -432,8 +544,12 @@ def _channel(node: Node) -> ChannelSpec | None:
         allowed_bot_ids=node.take("allowed_bot_ids", Node.text, default=""),
         lookback_minutes=node.take("lookback_minutes", Node.count, default=120),
         active=node.take("active", Node.flag, default=True),
+        close_reaction=node.take("close_reaction", Node.emoji, default=""),
+        waiting_reaction=node.take("waiting_reaction", Node.emoji, default=""),
     )
     node.unknown_keys()
+    if spec.close_reaction and spec.close_reaction == spec.waiting_reaction:
+        node.child("waiting_reaction").fail("must differ from close_reaction")
     return spec
 
 
@@ -483,6 +599,7 @@ def config_read(document: Any, *, known_tiers: set[str] = frozenset(),
         _references(config, root, channel_nodes, known_tiers, known_engineers)
     if reader.errors:
         raise ConfigInvalid(reader.errors)
+    config.warnings = reader.warnings
     return config
 
 
@@ -504,11 +621,15 @@ def _references(config: SlaConfig, root: Node, channel_nodes: list[Node],
         engineers.update(k.lower() for k in (engineer.email, engineer.slack_id, engineer.name) if k)
     for t, tier in enumerate(_listed(root.value, "tiers")):
         for p, policy in enumerate(_listed(tier, "policies")):
-            for s, step in enumerate(_listed(policy, "steps")):
-                ref = step.get("engineer") if isinstance(step, dict) else None
-                if isinstance(ref, str) and ref.strip() and ref.strip().lower() not in engineers:
-                    root.reader.fail(
-                        f"tiers[{t}].policies[{p}].steps[{s}].engineer",
-                        f"{quoted(ref)} is not an engineer (email, Slack id or name) in this file "
-                        "or the database",
-                    )
+            ladders = [(f"tiers[{t}].policies[{p}].steps", _listed(policy, "steps"))]
+            later = policy.get("next_response") if isinstance(policy, dict) else None
+            ladders.append((f"tiers[{t}].policies[{p}].next_response.steps", _listed(later, "steps")))
+            for where, steps in ladders:
+                for s, step in enumerate(steps):
+                    ref = step.get("engineer") if isinstance(step, dict) else None
+                    if isinstance(ref, str) and ref.strip() and ref.strip().lower() not in engineers:
+                        root.reader.fail(
+                            f"{where}[{s}].engineer",
+                            f"{quoted(ref)} is not an engineer (email, Slack id or name) in this file "
+                            "or the database",
+                        )

@@ -6,7 +6,7 @@ from base.pages import PageProvider
 from calendars.factories import EngineerFactory
 from calendars.models import Role
 from calendars.targets import TargetKind
-from escalation.factories import EscalationStepFactory, SlaPolicyFactory
+from escalation.factories import EscalationStepFactory, NextResponseStepFactory, SlaPolicyFactory
 from tests.support.times import T0
 from tickets.factories import TicketFactory, TierFactory, WatchedChannelFactory
 
@@ -102,4 +102,18 @@ def teams_business(db):
     for level, (hours, kind) in enumerate(zip((1, 3, 6, 12), kinds, strict=True), start=1):
         EscalationStepFactory(policy=policy, level=level, delay=timedelta(hours=hours), target_kind=kind,
                               target_ref="SSUPPORT1" if level == 3 else "")
+    return policy
+
+
+@pytest.fixture
+def next_response(ladder):
+    """The ladder's default policy also answers customers who write again: next-response
+    level 1 after 15 min (on shift), level 2 after 30 min (head of success), target 20 min."""
+    policy = ladder.policies.get(priority="")
+    policy.next_response_target = timedelta(minutes=20)
+    policy.save()
+    NextResponseStepFactory(policy=policy, level=1, delay=timedelta(minutes=15),
+                            target_kind=TargetKind.ON_SHIFT)
+    NextResponseStepFactory(policy=policy, level=2, delay=timedelta(minutes=30),
+                            target_kind=TargetKind.HEAD_OF_SUCCESS)
     return policy

@@ -121,7 +121,8 @@ def test_the_incident_is_resolved_when_the_ticket_is_answered(
     fire(level(ticket, 3), at=at(35))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assert answer(ticket)
-    assert len(callbacks) == 2  # the revoke of level 4's task, and the resolve task
+    # the revoke of level 4's task, the resolve task, and the update of level 3's message ("Answered by …")
+    assert len(callbacks) == 3
     [resolve_row] = [m for m in pages() if m.key.endswith(":resolve")]
     assert resolve_row.status == OutboxStatus.NEW  # written down with the response, sent after commit
 
@@ -289,3 +290,32 @@ def test_the_admin_refuses_a_page_step_that_could_never_page(paging_ladder, sett
                                 page_provider=PageProvider.ONCALL)
     with pytest.raises(ValidationError, match="Only a page target"):
         slack_step.full_clean()
+
+
+def test_a_next_response_cycle_pages_its_own_incident_and_a_close_resolves_it(
+    paging_ticket, paging_ladder, fake_pager, fake_slack
+):
+    from escalation.closing import ticket_close
+    from escalation.cycles import ticket_next_response_start
+    from escalation.factories import NextResponseStepFactory
+    from tickets.models import TicketVia
+
+    NextResponseStepFactory(policy=paging_ladder.policies.get(), level=1, delay=timedelta(minutes=5),
+                            target_kind="page", page_provider=PageProvider.PAGERDUTY)
+    ticket = armed(paging_ticket)
+    assert fire(level(ticket, 3), at=at(35)) == FireOutcome.FIRED
+    assert answer(ticket, minutes=38)  # resolves the first incident
+    assert ticket_pages_resolve(ticket_id=ticket.pk).sent == 1
+    with time_machine.travel(at(60), tick=False):
+        assert ticket_next_response_start(ticket=ticket, request_key="m:1", message_ts="1.2", actor="UCUST",
+                                          at=at(60)).number == 2
+    [page_level] = [r for r in rows(ticket) if r.cycle == 2]
+    assert fire(page_level, at=at(65)) == FireOutcome.FIRED
+    first, second = fake_pager.incidents(PAGERDUTY)
+    assert second.key == f"slabuddy:CPAGING01:{ticket.slack_ts}:cycle:2:level:1" != first.key
+    assert OutboxMessage.objects.filter(key=f"page:ticket:{ticket.pk}:cycle:2:level:1").exists()
+    assert ticket_close(ticket=ticket, via=TicketVia.BUTTON, actor="UALICE", at=at(70))
+    assert ticket_pages_resolve(ticket_id=ticket.pk).sent == 1  # only the new one: the first is resolved
+    assert [i.status for i in fake_pager.incidents(PAGERDUTY)] == ["resolved", "resolved"]
+    resolve = OutboxMessage.objects.get(key=f"page:ticket:{ticket.pk}:cycle:2:level:1:resolve")
+    assert resolve.payload["event"]["title"].startswith("Closed: ")

@@ -471,6 +471,7 @@ def test_upgrade_from_the_previous_layout_keeps_every_row(previous_layout, migra
     assert_tiers_belong_to_tickets_with_the_same_ids(apps, old)
     assert_each_armed_ticket_has_a_copy_of_its_policy(apps, old)
     assert_levels_keep_their_state_and_copy_their_step(apps, before, old)
+    assert_armed_tickets_get_their_first_response_cycle(apps)
     assert_old_messages_are_in_the_outbox(apps, before)
     assert_content_types_follow_the_moved_models(apps, old)
     assert_periodic_jobs_keep_their_schedule_and_name_live_tasks(apps, before)
@@ -575,6 +576,22 @@ def assert_levels_keep_their_state_and_copy_their_step(apps, before, old) -> Non
     assert fired.notified == [{"id": "U0ANA", "name": "Ana Lima"}]
     assert fired.slack_message_ts == old.levels["fired"].slack_message_ts
     assert fired.due_at == T0 + timedelta(minutes=5)
+
+
+def assert_armed_tickets_get_their_first_response_cycle(apps) -> None:
+    """Response cycles came later: each armed ticket gets cycle 1 (its levels are cycle 1 already),
+    with its opening, its breach time and its response."""
+    Ticket = apps.get_model("tickets", "Ticket")
+    TicketCycle = apps.get_model("escalation", "TicketCycle")
+    Escalation = apps.get_model("escalation", "Escalation")
+    armed = set(Escalation.objects.values_list("ticket_id", flat=True))
+    assert armed and set(Escalation.objects.values_list("cycle", flat=True)) == {1}
+    cycles = {c.ticket_id: c for c in TicketCycle.objects.all()}
+    assert set(cycles) == armed
+    for ticket in Ticket.objects.filter(pk__in=armed).select_related("sla"):
+        cycle = cycles[ticket.pk]
+        assert (cycle.number, cycle.kind, cycle.started_at, cycle.breach_at, cycle.responded_at) == (
+            1, "first", ticket.opened_at, ticket.sla.breach_at, ticket.responded_at)
 
 
 def assert_old_messages_are_in_the_outbox(apps, before) -> None:

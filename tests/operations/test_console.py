@@ -89,7 +89,7 @@ def test_ticket_page_shows_the_timeline_in_order_and_the_next_level(staff_client
     assert "level 2 due 01:30 UTC" in timeline
     assert re.search(r"Level 2 due \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(in \d+ min", page)
     assert "Every support engineer on shift" in page
-    assert "Armed (no response yet) — breached" in page
+    assert "Armed (awaiting a response) — breached" in page
     assert re.search(r"\d\d:\d\d:\d\d UTC: breached 35 min ago", page)
 
     Ticket.objects.filter(pk=story.pk).update(

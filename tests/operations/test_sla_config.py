@@ -254,3 +254,156 @@ def test_a_file_that_conflicts_with_the_database_writes_nothing(tmp_path):
     with pytest.raises(CommandError, match="conflicts with the database, nothing was written"):
         run("import", write(tmp_path, text))
     assert not Tier.objects.filter(name="Fresh").exists()
+
+
+# --- the lifecycle's keys and page steps ----------------------------------------------------
+
+LIFECYCLE = """
+tiers:
+  - name: Enterprise plus
+    policies:
+      - priority: ""
+        snooze: 30m
+        max_total_snooze: 4h
+        exclude_types: [feedback, question]
+        steps:
+          - {level: 1, after: 10m, notify: on_shift_not_embedded}
+          - level: 2
+            after: 35m
+            notify: page
+            page: {provider: pagerduty, credential: PAGERDUTY_ROUTING_KEY_TEAMS, priorities: [high, urgent]}
+            message: "Paged: {paged}"
+          - {level: 3, after: 50m, notify: page, page: {provider: oncall}}
+        next_response:
+          target: 2h
+          steps:
+            - {level: 1, after: 1h, notify: on_shift}
+            - {level: 2, after: 3h, notify: page, page: {provider: webhook, priorities: [urgent]}}
+      - priority: low
+        exclude_types: []
+        steps:
+          - {level: 1, after: 1d, notify: user_group}
+channels:
+  - {id: C0PLUS001, name: plus-support, tier: Enterprise plus, close_reaction: ":lock:",
+     waiting_reaction: speech_balloon}
+"""
+
+
+@pytest.fixture
+def page_credentials(settings):
+    settings.PAGE_CREDENTIALS = {"PAGERDUTY_ROUTING_KEY_TEAMS": "k" * 32, "ONCALL_WEBHOOK_URL": "https://x/y",
+                                 "PAGE_WEBHOOK_URL": "https://x/z", "PAGE_WEBHOOK_SECRET": "s"}
+    return settings
+
+
+def test_lifecycle_keys_and_page_steps_import_and_round_trip(tmp_path, page_credentials):
+    from escalation.models import NextResponseStep
+
+    out = run("import", write(tmp_path, LIFECYCLE))
+    assert "Note, on this server" not in out
+    policy = SlaPolicy.objects.get(tier__name="Enterprise plus", priority="")
+    assert (policy.max_total_snooze, policy.exclude_types, policy.next_response_target) == (
+        timedelta(hours=4), ["feedback", "question"], timedelta(hours=2))
+    paged = policy.steps.get(level=2)
+    assert (paged.target_kind, paged.page_provider, paged.page_credential, paged.page_priorities,
+            paged.message_template) == (
+        "page", "pagerduty", "PAGERDUTY_ROUTING_KEY_TEAMS", ["high", "urgent"], "Paged: {paged}")
+    oncall = policy.steps.get(level=3)
+    assert (oncall.page_provider, oncall.page_credential) == ("oncall", "")
+    later = list(NextResponseStep.objects.filter(policy=policy).order_by("level"))
+    assert [(s.level, s.delay, s.target_kind, s.page_provider, s.page_priorities) for s in later] == [
+        (1, timedelta(hours=1), "on_shift", "", []), (2, timedelta(hours=3), "page", "webhook", ["urgent"])]
+    assert SlaPolicy.objects.get(tier__name="Enterprise plus", priority="low").exclude_types == []
+    channel = WatchedChannel.objects.get(slack_channel_id="C0PLUS001")
+    assert (channel.close_reaction, channel.waiting_reaction) == ("lock", "speech_balloon")
+
+    exported = export()
+    for key in ("max_total_snooze: 4h", "exclude_types: [feedback, question]", "next_response:", "target: 2h",
+                "provider: pagerduty", "credential: PAGERDUTY_ROUTING_KEY_TEAMS",
+                "priorities: [high, urgent]",
+                "page: {provider: oncall}", "page: {provider: webhook, priorities: [urgent]}",
+                "close_reaction: lock", "waiting_reaction: speech_balloon", "exclude_types: []"):
+        assert key in exported, key
+    wipe_configuration()
+    run("import", write(tmp_path, exported, "exported.yaml"))
+    assert export() == exported
+    assert run("import", write(tmp_path, exported, "exported.yaml")).startswith("No changes")
+
+
+def test_a_missing_policy_key_keeps_the_defaults_and_removing_a_ladder_deletes_it(tmp_path, page_credentials):
+    from escalation.models import NextResponseStep
+
+    run("import", write(tmp_path, LIFECYCLE))
+    cut, resume = LIFECYCLE.index("        next_response:"), LIFECYCLE.index("      - priority: low")
+    plain = LIFECYCLE[:cut] + LIFECYCLE[resume:]
+    plain = plain.replace("        exclude_types: [feedback, question]\n", "")
+    changes = run("import", write(tmp_path, plain, "plain.yaml"))
+    assert "delete level 2 of next response of policy Enterprise plus (default)" in changes
+    policy = SlaPolicy.objects.get(tier__name="Enterprise plus", priority="")
+    assert policy.exclude_types == ["feedback"] and policy.next_response_target is None
+    assert not NextResponseStep.objects.filter(policy=policy).exists()
+
+
+def test_a_page_credential_not_set_here_is_imported_with_a_note_in_the_dry_run(tmp_path, settings):
+    settings.PAGE_CREDENTIALS = {}
+    dry = run("import", write(tmp_path, LIFECYCLE), "--dry-run")
+    assert "Would change (dry run, nothing written):" in dry
+    assert ("tiers[0].policies[0].steps[1].page.credential: PAGERDUTY_ROUTING_KEY_TEAMS is not set on this "
+            "server") in dry
+    assert "tiers[0].policies[0].next_response.steps[1].page.credential: PAGE_WEBHOOK_URL is not set" in dry
+    assert not Tier.objects.filter(name="Enterprise plus").exists()
+
+
+ON_SHIFT = "{level: 1, after: 1h, notify: on_shift}"
+
+
+def one_policy(policy: str) -> str:
+    """A file with one tier whose one policy is ``{<policy>}``."""
+    return "tiers: [{name: A, policies: [{" + policy + "}]}]"
+
+
+def one_step(step: str) -> str:
+    return one_policy("steps: [{" + step + "}]")
+
+
+LIFECYCLE_REFUSED = [
+    (one_step("level: 1, after: 1h, notify: page"),
+     "tiers[0].policies[0].steps[0].page: is required when notify is page"),
+    (one_step("level: 1, after: 1h, notify: on_shift, page: {provider: oncall}"),
+     "tiers[0].policies[0].steps[0].page: is only for notify: page"),
+    (one_step("level: 1, after: 1h, notify: page, page: {provider: pager}"),
+     'tiers[0].policies[0].steps[0].page.provider: "pager" is not one of: pagerduty, oncall, webhook'),
+    (one_step("level: 1, after: 1h, notify: page, page: {provider: pagerduty, credential: SECRET_KEY}"),
+     "tiers[0].policies[0].steps[0].page.credential: 'SECRET_KEY' is not a pagerduty credential setting"),
+    (one_step("level: 1, after: 1h, notify: page, page: {provider: pagerduty, priorities: [critical]}"),
+     "tiers[0].policies[0].steps[0].page.priorities: Priorities must be a list of: low, normal, high"),
+    (one_step("level: 1, after: 1h, notify: page, page: {provider: pagerduty, route: x}"),
+     "tiers[0].policies[0].steps[0].page.route: unknown key"),
+    (one_policy(f"max_total_snooze: lots, steps: [{ON_SHIFT}]"),
+     'tiers[0].policies[0].max_total_snooze: "lots" is not a duration'),
+    (one_policy(f"exclude_types: feedback, steps: [{ON_SHIFT}]"),
+     'tiers[0].policies[0].exclude_types: must be a list, like [feedback], not "feedback"'),
+    (one_policy(f"next_response: {{target: 1h}}, steps: [{ON_SHIFT}]"),
+     "tiers[0].policies[0].next_response.steps: is required: a next-response ladder needs at least one step"),
+    (one_policy("next_response: {steps: [{level: 1, after: soon, notify: on_shift}]}, "
+                f"steps: [{ON_SHIFT}]"),
+     'tiers[0].policies[0].next_response.steps[0].after: "soon" is not a duration'),
+    (one_policy("next_response: {steps: [{level: 1, after: 1h, notify: engineer, "
+                f"engineer: ghost@example.com}}]}}, steps: [{ON_SHIFT}]"),
+     'tiers[0].policies[0].next_response.steps[0].engineer: "ghost@example.com" is not an engineer'),
+    ("tiers: [{name: A}]\nchannels: [{id: C1, name: one, tier: A, close_reaction: 'white check'}]",
+     'channels[0].close_reaction: "white check" is not an emoji name'),
+    ("tiers: [{name: A}]\n"
+     "channels: [{id: C1, name: one, tier: A, close_reaction: eyes, waiting_reaction: eyes}]",
+     "channels[0].waiting_reaction: must differ from close_reaction"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), LIFECYCLE_REFUSED,
+                         ids=[m.split(": ")[0] for _, m in LIFECYCLE_REFUSED])
+def test_bad_lifecycle_and_page_keys_are_refused_naming_the_key(tmp_path, page_credentials, text, message):
+    before = export()
+    with pytest.raises(CommandError) as refused:
+        run("import", write(tmp_path, text))
+    assert message in str(refused.value)
+    assert export() == before

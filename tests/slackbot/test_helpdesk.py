@@ -150,7 +150,7 @@ def test_signed_webhook_marks_the_ticket_responded(client, slack_secrets, tier):
     other_helpdesk = make_ticket(tier, ResponseMode.FRESHDESK)  # same number, other helpdesk
     response = post_hook(client, "zendesk", {"ticket_id": 4711, "agent": "Ana",
                                              "responded_at": (opened + timedelta(minutes=12)).isoformat()})
-    assert response.status_code == 200 and response.json() == {"ok": True, "responded": 1}
+    assert response.status_code == 200 and response.json() == {"ok": True, "responded": 1, "status": {}}
     ticket.refresh_from_db()
     other_helpdesk.refresh_from_db()
     assert ticket.state == TicketState.RESPONDED and ticket.response_path == "webhook"

@@ -23,7 +23,7 @@ def ticket(tier):
     channel = WatchedChannelFactory(tier=tier, response_mode=ResponseMode.ZENDESK)
     ticket = TicketFactory(channel=channel, helpdesk_ticket_id="4711",
                            opened_at=datetime.now(UTC) - timedelta(minutes=30))
-    ticket_arm(ticket=ticket)
+    ticket_arm(ticket=ticket, now=ticket.opened_at)  # armed on time: every level pending
     return ticket
 
 

@@ -29,6 +29,8 @@ def test_manifest_urls_events_and_scopes():
     assert {event.split(".")[0] for event in bot_events} <= set(HANDLED_EVENT_TYPES)
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"app_mentions:read", "channels:history", "groups:history", "chat:write"} <= scopes
+    assert "reactions:read" in scopes
+    assert {"reaction_added", "reaction_removed"} <= bot_events
 
 
 def test_manifest_slash_command_app_home_and_their_scopes():

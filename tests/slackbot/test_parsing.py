@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from slackbot.parsing import (
+    MENTIONS_BOT,
     ChannelRules,
     extract_fields,
     message_parse,
@@ -63,9 +64,29 @@ def test_ticket_id_line_variants(line):
 @pytest.mark.parametrize(("raw", "expected"), [
     ("Urgent", "urgent"), ("HIGH", "high"), ("normal", "normal"), ("Low", "low"), ("medium", "normal"),
     ("P1", "urgent"), ("critical", "urgent"), ("whenever", ""), ("", ""),
+    ("P2", "high"), ("p3", "normal"), ("P4", "low"), ("P 1", "urgent"), ("P5", ""),
+    ("Sev 1", "urgent"), ("SEV2", "high"), ("sev-3", "normal"), ("Sev_4", "low"), ("Severity 2", "high"),
+    ("*P1*", "urgent"), ("Sev 0", ""),
 ])
 def test_priority_words(raw, expected):
     assert normalize_priority(raw) == expected
+
+
+def test_block_kit_section_fields_with_the_value_on_the_next_line():
+    message = {"bot_id": "B1", "subtype": "bot_message", "ts": ts(), "text": "New ticket", "blocks": [{
+        "type": "section",
+        "fields": [{"type": "mrkdwn", "text": "*Ticket ID*:\n4711"},
+                   {"type": "mrkdwn", "text": "*Priority:*\nP1"},
+                   {"type": "mrkdwn", "text": "*Type*:\n\nIncident"}],
+    }]}
+    verdict = parse(message)
+    assert (verdict.ticket.helpdesk_ticket_id, verdict.ticket.priority, verdict.ticket.ticket_type) == (
+        "4711", "urgent", "Incident")
+
+
+def test_a_label_line_never_takes_the_next_field_as_its_value():
+    fields = extract_fields({"text": "*Ticket ID*:\n*Ticket priority*: Sev 2\n4711"})
+    assert fields == {"priority": "high"}
 
 
 def test_zendesk_attachment_fields():
@@ -134,13 +155,18 @@ def test_plain_mode_human_message_is_a_ticket():
     assert verdict.ticket.author == "U123ABC456" and verdict.ticket.text == "Hello world"
 
 
-def test_plain_mode_ignores_bots_and_messages_to_the_bot():
+def test_plain_mode_ignores_bots_and_empty_messages():
     bot = {"type": "message", "subtype": "bot_message", "bot_id": "BOTHER", "text": "deploy done", "ts": ts()}
-    to_bot = {"type": "message", "user": "U1", "text": f"<@{BOT}> help", "ts": ts()}
     empty = {"type": "message", "user": "U1", "text": "  ", "ts": ts()}
     assert parse(bot, rules=PLAIN).ticket is None
-    assert parse(to_bot, rules=PLAIN).ticket is None
     assert parse(empty, rules=PLAIN).ticket is None
+
+
+def test_plain_mode_a_message_mentioning_the_bot_is_a_ticket_the_roster_decides():
+    """The parser knows no roster: intake turns a support engineer's mention away (talks to the bot)."""
+    to_bot = {"type": "message", "user": "U1", "text": f"<@{BOT}> our database is down", "ts": ts()}
+    verdict = parse(to_bot, rules=PLAIN)
+    assert verdict.ticket is not None and verdict.reason == MENTIONS_BOT
 
 
 def test_plain_mode_file_share_is_a_ticket():

@@ -137,8 +137,8 @@ def test_unhashable_event_type_is_not_a_crash(client, slack_secrets):
 
 @pytest.mark.parametrize("event_id", [None, "", 5])
 def test_an_ignored_event_type_without_event_id_is_acknowledged(client, slack_secrets, event_id):
-    event = {"type": "reaction_added", "user": "U1", "reaction": "eyes",
-             "item": {"type": "message", "channel": "C1", "ts": now_ts()}}
+    event = {"type": "pin_added", "user": "U1", "channel_id": "C1",
+             "item": {"type": "message", "channel": "C1", "message": {"ts": now_ts()}}}
     payload = {k: v for k, v in event_callback(event).items() if k != "event_id"}
     if event_id is not None:
         payload["event_id"] = event_id
@@ -156,8 +156,8 @@ def test_a_handled_event_without_event_id_is_400(client, slack_secrets, event_ty
 
 
 def test_unhandled_event_types_are_acknowledged_not_stored(client, slack_secrets):
-    event = {"type": "reaction_added", "user": "U1", "reaction": "eyes",
-             "item": {"type": "message", "channel": "C1", "ts": now_ts()}}
+    event = {"type": "pin_added", "user": "U1", "channel_id": "C1",
+             "item": {"type": "message", "channel": "C1", "message": {"ts": now_ts()}}}
     assert post_event(client, event_callback(event)).status_code == 200
     assert post_event(client, {"type": "app_rate_limited", "minute_rate_limited": 1}).status_code == 200
     assert SlackInbound.objects.count() == 0

@@ -74,3 +74,27 @@ def test_helpdesk_channels_and_answered_tickets_are_not_read(channel, fake_slack
     thread_ticket(channel, fake_slack)
     assert slack_threads_poll(now=datetime.now(UTC)).checked == 0
     assert fake_slack.calls("conversations.replies") == []
+
+
+def test_in_a_next_response_cycle_only_a_reply_after_the_customers_message_answers(channel, fake_slack):
+    from escalation.cycles import ticket_next_response_start
+    from escalation.disarming import ticket_mark_responded
+    from escalation.factories import NextResponseStepFactory
+    from escalation.models import TicketCycle
+
+    EngineerFactory(slack_user_id="UENG1")
+    NextResponseStepFactory(policy=channel.tier.policies.get(), level=1)
+    ticket = thread_ticket(channel, fake_slack)
+    first = say(fake_slack, ticket, "UENG1", "Fixed", 15)
+    assert ticket_mark_responded(ticket=ticket, path="slack_thread", actor="UENG1",
+                                 at=ts_to_datetime(first["ts"]))
+    follow_up = say(fake_slack, ticket, "UCUSTOMER", "broken again", 10)
+    ticket_next_response_start(ticket=ticket, request_key="m:1", message_ts=follow_up["ts"],
+                               actor="UCUSTOMER", at=ts_to_datetime(follow_up["ts"]))
+    assert slack_threads_poll(now=datetime.now(UTC)).responded == 0  # Ana's earlier answer is not this one
+    second = say(fake_slack, ticket, "UENG1", "Fixed again", 5)
+    assert slack_threads_poll(now=datetime.now(UTC)).responded == 1
+    cycle = TicketCycle.objects.get(ticket=ticket, number=2)
+    assert cycle.responded_at == ts_to_datetime(second["ts"])
+    ticket.refresh_from_db()
+    assert ticket.responded_at == ts_to_datetime(first["ts"])  # the first response stays the ticket's

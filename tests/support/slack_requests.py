@@ -10,10 +10,11 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from base.fake_slack import BOT_USER_ID
+from escalation.thread_state import thread_updates_send_pending
 from slackbot.models import InboundState, SlackInbound
 from slackbot.tasks import slack_inbound_process
 
@@ -68,8 +69,7 @@ def deliver(client, event, *, event_id=None, **kwargs):
     """Post a signed event and run its processing the way the worker would."""
     response = post_event(client, event_callback(event, event_id=event_id or f"Ev{next(_seq)}"), **kwargs)
     assert response.status_code == 200, response.content
-    for inbound in SlackInbound.objects.filter(state=InboundState.PENDING).order_by("pk"):
-        slack_inbound_process(inbound.pk)
+    process_pending()
     return response
 
 
@@ -99,8 +99,10 @@ def post_interaction(client, payload, **kwargs):
 
 
 def process_pending():
-    for inbound in SlackInbound.objects.filter(state="pending").order_by("pk"):
+    """Run what the worker would: the stored deliveries, then the thread updates they queued."""
+    for inbound in SlackInbound.objects.filter(state=InboundState.PENDING).order_by("pk"):
         slack_inbound_process(inbound.pk)
+    thread_updates_send_pending(older_than=timedelta(0))
 
 
 def hook_headers(body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> dict:

@@ -21,7 +21,7 @@ from base.slack_api import slack_client
 from calendars.models import CalendarSource, Engineer, Role
 from calendars.targets import TargetKind
 from escalation.clock import ClockKind
-from escalation.models import EscalationStep, SlaPolicy, step_page_errors
+from escalation.models import EscalationStep, NextResponseStep, SlaPolicy, step_page_errors
 from ops import health
 from ops.schedules import default_schedules
 from tickets.models import WatchedChannel
@@ -30,9 +30,14 @@ from tickets.models import WatchedChannel
 REQUIRED_SCOPES = (
     "app_mentions:read", "channels:history", "channels:read", "chat:write",
     "commands", "users:read", "users:read.email",  # /sla, its modals, /sla add-engineer
+    "reactions:read",  # close and waiting-on-customer reactions
 )
 # Needed only for private channels.
 PRIVATE_CHANNEL_SCOPES = ("groups:history", "groups:read")
+
+def _ladder(step: EscalationStep | NextResponseStep) -> str:
+    return f"{step.policy} next response" if isinstance(step, NextResponseStep) else str(step.policy)
+
 
 OK, WARNING, PROBLEM = "ok", "WARNING", "PROBLEM"
 
@@ -189,20 +194,25 @@ class Checker:
                 "policies",
                 f"user-group steps use SLACK_SUPPORT_USERGROUP_ID={settings.SLACK_SUPPORT_USERGROUP_ID}.",
             )
-        pages = EscalationStep.objects.filter(policy__active=True, target_kind=TargetKind.PAGE)
-        for step in pages.select_related("policy__tier").order_by("policy_id", "level"):
+        pages = [
+            *EscalationStep.objects.filter(policy__active=True, target_kind=TargetKind.PAGE)
+            .select_related("policy__tier").order_by("policy_id", "level"),
+            *NextResponseStep.objects.filter(policy__active=True, target_kind=TargetKind.PAGE)
+            .select_related("policy__tier").order_by("policy_id", "level"),
+        ]
+        for step in pages:
             errors = step_page_errors(target_kind=step.target_kind, provider=step.page_provider,
                                       credential=step.page_credential, priorities=step.page_priorities)
             if errors:
                 self.add(
                     PROBLEM,
                     "policies",
-                    f"{step.policy} level {step.level} cannot page: {' '.join(errors.values())} "
+                    f"{_ladder(step)} level {step.level} cannot page: {' '.join(errors.values())} "
                     "Such a level tells the head of success in the thread instead.",
                 )
             else:
                 pager = step.get_page_provider_display()
-                self.add(OK, "policies", f"{step.policy} level {step.level} pages {pager}.")
+                self.add(OK, "policies", f"{_ladder(step)} level {step.level} pages {pager}.")
         # A business clock over a tier without hours or holidays counts every minute, like a calendar one.
         around_the_clock = SlaPolicy.objects.filter(
             active=True, clock=ClockKind.BUSINESS, tier__business_hours__isnull=True,

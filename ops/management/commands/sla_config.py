@@ -63,7 +63,11 @@ class Command(BaseCommand):
             raise CommandError(f"{file} conflicts with the database, nothing was written: {exc}") from None
         if not changes:
             self.stdout.write("No changes: the database already matches the file.")
-            return
-        self.stdout.write("Would change (dry run, nothing written):" if dry_run else "Changed:")
-        for line in changes:
-            self.stdout.write(f"  {line}")
+        else:
+            self.stdout.write("Would change (dry run, nothing written):" if dry_run else "Changed:")
+            for line in changes:
+                self.stdout.write(f"  {line}")
+        if config.warnings:
+            self.stdout.write("Note, on this server:")
+            for line in config.warnings:
+                self.stdout.write(f"  {line}")
