@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "tickets",
     "escalation",
     "slackbot",
+    "reports",
     "ops",
 ]
 

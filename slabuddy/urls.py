@@ -8,6 +8,7 @@ admin.site.index_title = "Tickets, escalations and shifts"
 
 urlpatterns = [
     path("", include("ops.urls")),
+    path("admin/reports/", include("reports.urls")),
     path("admin/", admin.site.urls),
     path("", include("slackbot.urls")),
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("base", "calendars", "tickets", "escalation", "slackbot", "ops", "slabuddy")
+PACKAGES = ("base", "calendars", "tickets", "escalation", "slackbot", "reports", "ops", "slabuddy")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
