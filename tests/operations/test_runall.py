@@ -92,3 +92,21 @@ def test_flower_never_starts_with_a_malformed_login(tmp_path):
                             text=True, timeout=60)
     assert result.returncode != 0
     assert "FLOWER_BASIC_AUTH must be user:password" in result.stderr
+
+
+def test_runall_starts_without_flower_when_its_port_is_taken(tmp_path):
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        flower_port = taken.getsockname()[1]
+        running = runall_start(tmp_path, timeout=60, extra_env={"SLABUDDY_FLOWER_PORT": str(flower_port)})
+        try:
+            with urllib.request.urlopen(f"{running.url}/healthz", timeout=5) as response:
+                assert response.status == 200
+            log = running.log()
+            assert f"Flower: port {flower_port} on 127.0.0.1 is in use; starting without Flower" in log
+            assert "Flower (Celery monitoring)" not in log
+        finally:
+            assert running.stop() == 0, running.log()

@@ -51,7 +51,9 @@ def runall_start(data_dir: Path, *, extra_env: dict[str, str] | None = None, tim
         k: v for k, v in os.environ.items()
         if not k.startswith(("SLACK_", "DATABASE_URL", "CELERY_", "SLABUDDY_"))
     }
-    env.update({"SLABUDDY_DATA_DIR": str(data_dir), "SLABUDDY_PORT": str(port)})
+    # A free Flower port too: 5555 may belong to another run on the same machine.
+    env.update({"SLABUDDY_DATA_DIR": str(data_dir), "SLABUDDY_PORT": str(port),
+                "SLABUDDY_FLOWER_PORT": str(free_port())})
     env.update(extra_env or {})
     python = sys.executable
     for cmd in (["migrate", "--noinput", "-v0"], ["ensure_admin"], ["ensure_schedules"]):

@@ -30,6 +30,9 @@ from django.core.management.base import BaseCommand, CommandError
 from base.fake_slack import BOT_USER_ID
 from ops.demo.setup import DEMO_ROUTING_KEY, demo_setup
 
+# Children SLA Buddy can run without: when one exits, the others carry on.
+OPTIONAL_CHILDREN = frozenset({"flower"})
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -56,6 +59,11 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, concurrency: int, flower_port: int, **options):
         python = sys.executable
         celery = [python, "-m", "celery", "-A", "slabuddy"]
+        if flower_port and not _port_free(flower_port):
+            # Flower is monitoring, not the product: a taken port must not stop SLA Buddy.
+            self.stderr.write(f"Flower: port {flower_port} on 127.0.0.1 is in use; starting without Flower "
+                              "(choose another with SLABUDDY_FLOWER_PORT, or 0 to leave it out).")
+            flower_port = 0
         flower_login = flower_basic_auth() if flower_port else None
         commands = {
             "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
@@ -161,6 +169,11 @@ class Command(BaseCommand):
         exit_code = 0
         while not self.stopping.is_set():
             for name, child in self.children.items():
+                if child.poll() is not None and name in OPTIONAL_CHILDREN:
+                    self.stderr.write(f"{name} exited with code {child.returncode}; "
+                                      "SLA Buddy keeps running without it.")
+                    del self.children[name]
+                    break
                 if child.poll() is not None:
                     self.stderr.write(f"{name} exited with code {child.returncode}; stopping.")
                     exit_code = 1
@@ -193,6 +206,15 @@ class Command(BaseCommand):
             os.killpg(child.pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def flower_basic_auth() -> str:
