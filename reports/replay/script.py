@@ -41,6 +41,7 @@ class Moment:
     at: datetime
     step: str
     actor: str = ""
+    via: str = ""  # how a wait ended or a ticket was closed (TicketVia), as recorded
 
 
 @dataclass
@@ -71,6 +72,7 @@ class CycleOutcome:
     responded_at: datetime | None = None
     closed_at: datetime | None = None
     waiting_since: datetime | None = None  # an open wait on the customer: the clock stood still
+    reopened: bool = False
 
     def breached(self, *, now: datetime) -> bool:
         """Its target passed before its response, its close, its open wait, or now (escalation/breach.py)."""
@@ -151,11 +153,13 @@ def scripts_load(*, since: datetime, until: datetime, tier: str | None = None, n
         if not own_cycles and ticket.responded_at is not None:
             script.moments.append(Moment(ticket.responded_at, Step.RESPOND, ticket.responded_by))
         for pause in pauses.get(ticket.pk, []):
-            script.moments.append(Moment(pause.paused_at, Step.PAUSE, pause.paused_by))
+            script.moments.append(Moment(pause.paused_at, Step.PAUSE, pause.paused_by, pause.paused_via))
             if pause.resumed_at is not None and pause.resumed_via not in ENDED_NOT_RESUMED:
-                script.moments.append(Moment(pause.resumed_at, Step.RESUME, pause.resumed_by))
+                script.moments.append(Moment(pause.resumed_at, Step.RESUME, pause.resumed_by,
+                                             pause.resumed_via))
         script.moments.extend(Moment(s.at, Step.SNOOZE, s.actor) for s in snoozes.get(ticket.pk, []))
-        script.moments.extend(Moment(e.at, Step.CLOSE, e.actor) for e in closes.get(ticket.pk, []))
+        script.moments.extend(Moment(e.at, Step.CLOSE, e.actor, e.details.get("via", ""))
+                              for e in closes.get(ticket.pk, []))
         scripts.append(script)
         actual[ticket.pk] = Outcome(
             fired=[Fired(r.cycle, r.level, r.fired_at or r.due_at, tuple(r.notified or ()))

@@ -25,18 +25,38 @@ from escalation.policy import PolicySnapshot
 from escalation.transitions import EscalationState
 from reports.replay.script import CycleOutcome, Fired, Moment, Outcome, Step, TicketScript
 from tickets.hours import OpenHours
-from tickets.models import TicketState
+from tickets.models import TicketState, TicketVia
 
 
 @dataclass
-class _Pause:
+class PauseRecord:
+    """One wait on the customer as the engine would record it (``TicketPause``)."""
+
     cycle: int
     paused_at: datetime
     breach_remaining: timedelta | None
+    remaining: dict[str, float] = field(default_factory=dict)
+    paused_by: str = ""
+    resumed_at: datetime | None = None
+    resumed_via: str = ""
+    resumed_by: str = ""
+
+
+@dataclass(frozen=True)
+class SnoozeRecord:
+    """One snooze request and what it did (``SnoozeRequest``)."""
+
+    moment: Moment
+    applied: bool
+    due_times: dict[str, str]
+    refused: str = ""
 
 
 @dataclass
-class _Run:
+class ReplayRun:
+    """A ticket being played: its level rows (unsaved ``Escalation`` objects), cycles, waits and
+    snoozes as the engine would have them, and the moments that changed something."""
+
     script: TicketScript
     snapshot: PolicySnapshot
     hours: OpenHours | None
@@ -47,7 +67,10 @@ class _Run:
     created: dict[int, datetime] = field(default_factory=dict)  # id(row) -> when its row was written
     cycles: list[CycleOutcome] = field(default_factory=list)
     fired: list[Fired] = field(default_factory=list)
-    pause: _Pause | None = None
+    pause: PauseRecord | None = None
+    pauses: list[PauseRecord] = field(default_factory=list)
+    snooze_log: list[SnoozeRecord] = field(default_factory=list)
+    applied: list[Moment] = field(default_factory=list)  # moments that changed the ticket
     snoozes: int = 0
     closed_at: datetime | None = None
 
@@ -70,7 +93,7 @@ class _Run:
             at, _, row = min(due, key=lambda d: (d[0], d[1]))
             resolution = resolve_target(kind=row.target_kind, ref=row.target_ref, engineer_id=row.engineer_id,
                                         at=at, history=self.history)
-            row.state, row.fired_at = EscalationState.FIRED, at
+            row.state, row.fired_at, row.notified = EscalationState.FIRED, at, list(resolution.notified)
             self.fired.append(Fired(row.cycle, row.level, at, tuple(resolution.notified)))
 
     def _cancel_live(self) -> None:
@@ -97,14 +120,18 @@ class _Run:
 
     def snooze(self, moment: Moment) -> None:  # escalation/snooze.py: ticket_snooze
         if self.state != TicketState.ARMED:
+            self.snooze_log.append(SnoozeRecord(moment, False, {}))
             return
         delta = timedelta(minutes=self.snapshot.snooze_minutes)
         limit = self.snapshot.max_total_snooze
         if limit is not None and self.snoozes * delta + delta > limit:
+            self.snooze_log.append(SnoozeRecord(moment, False, {}, "over the policy's maximum total snooze"))
             return
         moved = False
-        for row in self._pending():
+        due_times = {}
+        for row in sorted(self._pending(), key=lambda r: r.level):
             row.due_at = level_clock(self.clock, outside_hours=row.outside_hours).add(row.due_at, delta)
+            due_times[str(row.level)] = row.due_at.isoformat()
             moved = True
         cycle = self._current()
         breach_moved = False
@@ -113,20 +140,27 @@ class _Run:
             breach_moved = True
         if moved or breach_moved:
             self.snoozes += 1
+            self.applied.append(moment)
+        self.snooze_log.append(SnoozeRecord(moment, moved or breach_moved, due_times))
 
     def pause_start(self, moment: Moment) -> None:  # escalation/pausing.py: ticket_pause
         if self.state != TicketState.ARMED:
             return
         self.state = TicketState.WAITING
-        for row in self._pending():
+        remaining = {}
+        for row in sorted(self._pending(), key=lambda r: r.level):
             row.paused_remaining = pause_remaining(clock=self.clock, due_at=row.due_at, paused_at=moment.at,
                                                    outside_hours=row.outside_hours)
             row.state = EscalationState.PAUSED
+            remaining[str(row.level)] = row.paused_remaining.total_seconds()
         cycle = self._current()
         breach_left = None
         if cycle is not None and cycle.breach_at is not None and cycle.breach_at > moment.at:
             breach_left = pause_remaining(clock=self.clock, due_at=cycle.breach_at, paused_at=moment.at)
-        self.pause = _Pause(cycle.number if cycle else 1, moment.at, breach_left)
+        self.pause = PauseRecord(cycle.number if cycle else 1, moment.at, breach_left, remaining,
+                                 moment.actor)
+        self.pauses.append(self.pause)
+        self.applied.append(moment)
         if cycle is not None:
             cycle.waiting_since = moment.at
 
@@ -140,6 +174,9 @@ class _Run:
                                         resumed_at=moment.at, outside_hours=row.outside_hours)
                 row.state, row.paused_remaining = EscalationState.PENDING, None
         pause, self.pause = self.pause, None
+        if pause is not None:
+            pause.resumed_at, pause.resumed_via, pause.resumed_by = moment.at, moment.via, moment.actor
+        self.applied.append(moment)
         cycle = next((c for c in self.cycles if pause and c.number == pause.cycle), None)
         if cycle is not None:
             cycle.waiting_since = None
@@ -147,7 +184,9 @@ class _Run:
                 cycle.breach_at = resume_due(clock=self.clock, remaining=pause.breach_remaining,
                                              resumed_at=moment.at)
 
-    def _end_pause(self) -> None:
+    def _end_pause(self, moment: Moment, *, via: str) -> None:
+        if self.pause is not None:
+            self.pause.resumed_at, self.pause.resumed_via, self.pause.resumed_by = moment.at, via, moment.actor
         self.pause = None
         for cycle in self.cycles:
             cycle.waiting_since = None
@@ -163,7 +202,8 @@ class _Run:
         self._cancel_live()
         if cycle is not None and cycle.responded_at is None and cycle.closed_at is None:
             cycle.responded_at = moment.at
-        self._end_pause()
+        self._end_pause(moment, via=TicketVia.RESPONSE)
+        self.applied.append(moment)
 
     def close(self, moment: Moment) -> None:  # escalation/closing.py: ticket_close
         if self.state not in (TicketState.ARMED, TicketState.WAITING, TicketState.RESPONDED):
@@ -173,7 +213,8 @@ class _Run:
         cycle = self._current()
         if cycle is not None and cycle.responded_at is None and cycle.closed_at is None:
             cycle.closed_at = moment.at
-        self._end_pause()
+        self._end_pause(moment, via=TicketVia.CLOSE)
+        self.applied.append(moment)
 
     def cycle_start(self, moment: Moment) -> None:  # escalation/cycles.py: ticket_next_response_start
         if self.state not in (TicketState.RESPONDED, TicketState.CLOSED):
@@ -186,16 +227,18 @@ class _Run:
                              self.closed_at) if t is not None]
         if ended and moment.at <= max(ended):
             return
+        previous_state_closed = self.state == TicketState.CLOSED
         self.state, self.closed_at = TicketState.ARMED, None
         number = (previous.number if previous else 1) + 1
         plan = next_response_plan(ladder=ladder, clock=self.clock, started_at=moment.at)
-        self.cycles.append(CycleOutcome(number, moment.at, plan.breach_at))
+        self.cycles.append(CycleOutcome(number, moment.at, plan.breach_at, reopened=previous_state_closed))
         rows = cycle_level_rows(ticket=self.script.ticket, plan=plan, cycle=number, now=moment.at)
         self._add_rows(rows.rows, at=moment.at)
+        self.applied.append(moment)
 
 
-_APPLY = {Step.SNOOZE: _Run.snooze, Step.PAUSE: _Run.pause_start, Step.RESUME: _Run.resume,
-          Step.RESPOND: _Run.respond, Step.CLOSE: _Run.close, Step.CYCLE: _Run.cycle_start}
+_APPLY = {Step.SNOOZE: ReplayRun.snooze, Step.PAUSE: ReplayRun.pause_start,
+          Step.RESUME: ReplayRun.resume, Step.RESPOND: ReplayRun.respond, Step.CLOSE: ReplayRun.close, Step.CYCLE: ReplayRun.cycle_start}
 
 
 def ticket_replay(*, script: TicketScript, snapshot: PolicySnapshot, hours: OpenHours | None,
@@ -203,8 +246,16 @@ def ticket_replay(*, script: TicketScript, snapshot: PolicySnapshot, hours: Open
     """The ticket's life under ``snapshot`` (its clock over the tier's ``hours``), up to ``now``:
     which levels would have fired when and whom they would have notified, and each cycle's breach
     time and end."""
+    run = ticket_replay_run(script=script, snapshot=snapshot, hours=hours, history=history, now=now)
+    return Outcome(fired=run.fired, cycles=run.cycles, state=run.state)
+
+
+def ticket_replay_run(*, script: TicketScript, snapshot: PolicySnapshot, hours: OpenHours | None,
+                      history: RosterHistory, now: datetime) -> ReplayRun:
+    """``ticket_replay`` with everything the run would have written (the demo's past month is
+    written from it)."""
     clock = clock_for(kind=snapshot.clock, hours=hours)
-    run = _Run(script, snapshot, hours, clock, history)
+    run = ReplayRun(script, snapshot, hours, clock, history)
     run.arm()
     for moment in script.ordered():
         if moment.at > now:
@@ -212,4 +263,4 @@ def ticket_replay(*, script: TicketScript, snapshot: PolicySnapshot, hours: Open
         run.fire_due(moment.at, inclusive=True)  # a level due at the very moment has fired by then
         _APPLY[moment.step](run, moment)
     run.fire_due(now, inclusive=True)
-    return Outcome(fired=run.fired, cycles=run.cycles, state=run.state)
+    return run
