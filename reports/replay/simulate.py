@@ -186,7 +186,8 @@ class ReplayRun:
 
     def _end_pause(self, moment: Moment, *, via: str) -> None:
         if self.pause is not None:
-            self.pause.resumed_at, self.pause.resumed_via, self.pause.resumed_by = moment.at, via, moment.actor
+            pause = self.pause
+            pause.resumed_at, pause.resumed_via, pause.resumed_by = moment.at, via, moment.actor
         self.pause = None
         for cycle in self.cycles:
             cycle.waiting_since = None
@@ -238,7 +239,8 @@ class ReplayRun:
 
 
 _APPLY = {Step.SNOOZE: ReplayRun.snooze, Step.PAUSE: ReplayRun.pause_start,
-          Step.RESUME: ReplayRun.resume, Step.RESPOND: ReplayRun.respond, Step.CLOSE: ReplayRun.close, Step.CYCLE: ReplayRun.cycle_start}
+          Step.RESUME: ReplayRun.resume, Step.RESPOND: ReplayRun.respond, Step.CLOSE: ReplayRun.close,
+          Step.CYCLE: ReplayRun.cycle_start}
 
 
 def ticket_replay(*, script: TicketScript, snapshot: PolicySnapshot, hours: OpenHours | None,
