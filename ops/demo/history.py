@@ -361,13 +361,10 @@ SUBJECTS = (
 def _ticket_fields(item: _Written) -> None:
     ticket, run = item.ticket, item.run
     ticket.state = run.state
-    first = next((c for c in run.cycles if c.number == 1), None)
     responses = [m for m in run.applied if m.step == Step.RESPOND]
-    if responses:
+    if responses:  # the ticket keeps its first response; later cycles keep theirs
         ticket.responded_at, ticket.responded_by = responses[0].at, responses[0].actor
         ticket.response_path = ResponsePath.SLACK_THREAD
-    elif first is None and any(m.step == Step.RESPOND for m in run.script.moments):
-        pass
     closes = [m for m in run.applied if m.step == Step.CLOSE]
     if run.state == TicketState.CLOSED and closes:
         ticket.closed_at, ticket.closed_via, ticket.closed_by = (
