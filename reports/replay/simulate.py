@@ -16,7 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from base.pages import provider_label
 from calendars.resolve import RosterHistory, resolve_target
+from calendars.targets import TargetKind
 from escalation.clock import Clock, clock_for
 from escalation.cycles import cycle_level_rows
 from escalation.models import Escalation
@@ -91,10 +93,17 @@ class ReplayRun:
             if not due:
                 return
             at, _, row = min(due, key=lambda d: (d[0], d[1]))
-            resolution = resolve_target(kind=row.target_kind, ref=row.target_ref, engineer_id=row.engineer_id,
-                                        at=at, history=self.history)
-            row.state, row.fired_at, row.notified = EscalationState.FIRED, at, list(resolution.notified)
-            self.fired.append(Fired(row.cycle, row.level, at, tuple(resolution.notified)))
+            notified = self._notified(row, at=at)
+            row.state, row.fired_at, row.notified = EscalationState.FIRED, at, notified
+            self.fired.append(Fired(row.cycle, row.level, at, tuple(notified)))
+
+    def _notified(self, row: Escalation, *, at: datetime) -> list[dict]:
+        """Whom the level mentions (firing.escalation_draft), or, for a page step, its pager, as
+        escalation/paging.py records a page that went out (nobody in Slack)."""
+        if row.target_kind == TargetKind.PAGE:
+            return [{"name": provider_label(row.page_provider), "pager": row.page_provider}]
+        return resolve_target(kind=row.target_kind, ref=row.target_ref, engineer_id=row.engineer_id, at=at,
+                              history=self.history).notified
 
     def _cancel_live(self) -> None:
         for row in self.rows:

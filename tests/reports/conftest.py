@@ -15,7 +15,15 @@ from escalation.outcomes import FireOutcome
 from escalation.pausing import ticket_pause, ticket_resume
 from escalation.snooze import ticket_snooze
 from escalation.transitions import EscalationState
-from tests.engine.conftest import engineers, ladder, make_ticket, next_response, thread_in  # noqa: F401
+from tests.engine.conftest import (  # noqa: F401
+    engineers,
+    ladder,
+    make_ticket,
+    next_response,
+    paging_ladder,
+    paging_ticket,
+    thread_in,
+)
 from tests.support.engine import fire
 from tests.support.times import T0
 from tickets.models import TicketVia

@@ -10,14 +10,19 @@ import pytest
 import yaml
 
 from calendars.resolve import RosterHistory
+from escalation.arming import ticket_arm
+from escalation.models import Escalation
+from escalation.outcomes import FireOutcome
 from escalation.sla_config_schema import duration_parse
+from escalation.transitions import EscalationState
 from ops.sla_config.exporting import config_dump, config_export
 from reports.replay.policies import PolicyBook
 from reports.replay.policy_file import policy_file_read
 from reports.replay.running import outcome_differs, replay_run
 from reports.replay.script import scripts_load
 from reports.replay.simulate import ticket_replay
-from tests.reports.conftest import END
+from tests.reports.conftest import END, at
+from tests.support.engine import fire
 from tests.support.times import T0
 
 pytestmark = pytest.mark.django_db
@@ -101,3 +106,19 @@ def test_a_stricter_ladder_fires_more_and_a_looser_one_fewer(history):
     assert stricter.changed and looser.changed
     assert {c.script.ticket.pk for c in stricter.changed} <= {t.pk for t in history.values()}
 
+
+
+def test_a_page_step_replays_as_the_pager_it_paged(paging_ticket, fake_pager, fake_slack):
+    """Level 3 pages PagerDuty for urgent tickets only (left out of a normal ticket's snapshot)."""
+    urgent, normal = paging_ticket("urgent"), paging_ticket("normal", slack_ts="1700000099.0001")
+    for ticket in (urgent, normal):
+        ticket_arm(ticket=ticket, now=T0)
+    for minute in range(0, 60):
+        for row in Escalation.objects.filter(state=EscalationState.PENDING, due_at__lte=at(minute)):
+            assert fire(row, at=at(minute)) == FireOutcome.FIRED
+    report = replay_run(since=T0, until=END, config=_identical(), now=END)
+    assert report.tickets == 2 and report.changed == []
+    loaded = scripts_load(since=T0, until=END, now=END)
+    paged = [f for f in loaded.actual[urgent.pk].fired if f.level == 3]
+    assert paged and paged[0].notified[0]["pager"] == "pagerduty"
+    assert [f.level for f in loaded.actual[normal.pk].fired] == [1, 2, 4]
