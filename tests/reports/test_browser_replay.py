@@ -64,6 +64,10 @@ def test_replay_a_stricter_ladder_from_the_admin_index(live_server, lead, strict
     assert 'tiers[0].policies[0].steps[0].after: "soon" is not a duration' in page.inner_text("#file-errors")
     page.screenshot(path=str(ARTIFACTS / "replay-bad-file.png"), full_page=True)
 
+    page.fill("#id_policy_text", "")
+    page.click("#load-current")
+    page.wait_for_function("document.getElementById('id_policy_text').value.includes('Enterprise test')")
+    assert "after: 10m" in page.input_value("#id_policy_text")  # today's ladder, to edit
     page.fill("#id_policy_text", stricter)
     page.click("input[type=submit]")
     page.wait_for_selector("#replay-result")

@@ -23,6 +23,14 @@ def test_the_page_is_for_staff_and_linked_from_the_admin_index(staff_client):
     assert reverse("reports:replay") in staff_client.get(reverse("admin:index")).content.decode()
     page = staff_client.get(reverse("reports:replay")).content.decode()
     assert 'name="policy_text"' in page and 'name="policy_file"' in page
+    assert reverse("sla_config_download") in page
+
+
+def test_todays_configuration_is_downloadable_by_staff_only(staff_client, history):
+    assert Client().get(reverse("sla_config_download")).status_code == 302
+    text = staff_client.get(reverse("sla_config_download")).content.decode()
+    assert text == config_dump(config_export())
+    assert "Enterprise test" in text
 
 
 def test_a_bad_file_shows_every_problem_with_its_key(staff_client, history):
