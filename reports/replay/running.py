@@ -7,6 +7,7 @@ stretch once, the tiers' hours once per tier), plays each ticket in memory
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -134,16 +135,29 @@ def outcome_differs(actual: Outcome, proposed: Outcome, *, now: datetime) -> boo
 
 
 class _Hours:
-    """Each tier's hours once (its holidays from a week before the range to a year after)."""
+    """Each tier's hours once (its holidays from a week before the range to a year after), and the
+    hours tickets were armed with (``TicketSla.hours``, as ``planning.ticket_armed_clock`` reads
+    them), each distinct set parsed once."""
 
     def __init__(self, *, around: datetime):
         self.around = around
         self._hours: dict[int, OpenHours] = {}
+        self._armed: dict[str, OpenHours] = {}
 
     def of(self, tier: Tier) -> OpenHours:
         if tier.pk not in self._hours:
             self._hours[tier.pk] = tier_open_hours(tier, around=self.around)
         return self._hours[tier.pk]
+
+    def for_ticket(self, script: TicketScript) -> OpenHours:
+        """The hours a ticket's business clock counts: those it was armed with if it was armed on a
+        business clock, else its tier's."""
+        if not script.armed_hours:
+            return self.of(script.ticket.channel.tier)
+        key = json.dumps(script.armed_hours, sort_keys=True)
+        if key not in self._armed:
+            self._armed[key] = OpenHours.from_json(script.armed_hours)
+        return self._armed[key]
 
 
 def replay_run(*, since: datetime, until: datetime, config: SlaConfig, tier: str | None = None,
@@ -161,8 +175,8 @@ def replay_run(*, since: datetime, until: datetime, config: SlaConfig, tier: str
         tier_row = ticket.channel.tier
         snapshot = book.snapshot(tier_id=tier_row.pk, tier=tier_row.name, priority=ticket.priority)
         tier_hours = hours.of(tier_row)
-        proposed = ticket_replay(script=script, snapshot=snapshot,
-                                 hours=tier_hours if snapshot.clock == ClockKind.BUSINESS else None,
+        clock_hours = hours.for_ticket(script) if snapshot.clock == ClockKind.BUSINESS else None
+        proposed = ticket_replay(script=script, snapshot=snapshot, hours=clock_hours,
                                  history=history, now=now)
         actual = loaded.actual[ticket.pk]
         report.tickets += 1

@@ -49,6 +49,7 @@ class TicketScript:
     ticket: Ticket
     armed_at: datetime
     moments: list[Moment] = field(default_factory=list)
+    armed_hours: dict | None = None  # business clock: the tier's hours as they were at arming (TicketSla)
 
     def ordered(self) -> list[Moment]:
         return sorted(self.moments, key=lambda m: (m.at, ORDER[m.step]))
@@ -132,7 +133,8 @@ def scripts_load(*, since: datetime, until: datetime, tier: str | None = None, n
     inside = Q(ticket__opened_at__gte=since, ticket__opened_at__lt=until)
     if tier:
         inside &= Q(ticket__channel__tier__name=tier)
-    armed = dict(TicketSla.objects.filter(inside).values_list("ticket_id", "armed_at"))
+    armed = {ticket_id: (at, hours) for ticket_id, at, hours in
+             TicketSla.objects.filter(inside).values_list("ticket_id", "armed_at", "hours")}
     cycles = _by_ticket(TicketCycle.objects.filter(inside).order_by("number"))
     pauses = _by_ticket(TicketPause.objects.filter(inside).order_by("paused_at", "pk"))
     snoozes = _by_ticket(SnoozeRequest.objects.filter(inside)
@@ -143,7 +145,8 @@ def scripts_load(*, since: datetime, until: datetime, tier: str | None = None, n
                         .only("ticket_id", "cycle", "level", "fired_at", "due_at", "notified", "updated_at"))
     scripts, actual = [], {}
     for ticket in tickets:
-        script = TicketScript(ticket=ticket, armed_at=armed.get(ticket.pk, ticket.opened_at))
+        armed_at, armed_hours = armed.get(ticket.pk, (ticket.opened_at, None))
+        script = TicketScript(ticket=ticket, armed_at=armed_at, armed_hours=armed_hours)
         own_cycles = cycles.get(ticket.pk, [])
         for cycle in own_cycles:
             if cycle.number > 1:

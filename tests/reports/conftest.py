@@ -22,6 +22,7 @@ from tests.engine.conftest import (  # noqa: F401
     next_response,
     paging_ladder,
     paging_ticket,
+    teams_business,
     thread_in,
 )
 from tests.support.engine import fire

@@ -11,6 +11,7 @@ import yaml
 
 from calendars.resolve import RosterHistory
 from escalation.arming import ticket_arm
+from escalation.disarming import ticket_mark_responded
 from escalation.models import Escalation
 from escalation.outcomes import FireOutcome
 from escalation.sla_config_schema import duration_parse
@@ -24,6 +25,7 @@ from reports.replay.simulate import ticket_replay
 from tests.reports.conftest import END, at
 from tests.support.engine import fire
 from tests.support.times import T0
+from tickets.factories import TicketFactory, WatchedChannelFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +124,23 @@ def test_a_page_step_replays_as_the_pager_it_paged(paging_ticket, fake_pager, fa
     paged = [f for f in loaded.actual[urgent.pk].fired if f.level == 3]
     assert paged and paged[0].notified[0]["pager"] == "pagerduty"
     assert [f.level for f in loaded.actual[normal.pk].fired] == [1, 2, 4]
+
+
+def test_a_business_clock_counts_the_hours_the_ticket_was_armed_with(teams_business, thread_in, fake_slack,
+                                                                     engineers):
+    """Mon-Fri 09:00-18:00 Berlin, level 1 after one business hour. Editing the tier's hours afterwards
+    changes nothing about how its past tickets replay."""
+    channel = WatchedChannelFactory(slack_channel_id="CTEAMS01", name="support-teams",
+                                    tier=teams_business.tier)
+    ticket = thread_in(TicketFactory(channel=channel, opened_at=T0, priority="normal"))  # 10:00 Berlin
+    ticket_arm(ticket=ticket, now=T0)
+    level1 = Escalation.objects.get(ticket=ticket, level=1)
+    assert level1.due_at == at(60)
+    assert fire(level1, at=at(60)) == FireOutcome.FIRED
+    ticket_mark_responded(ticket=ticket, path="slack_thread", actor="UALICE", at=at(100))
+    tier = teams_business.tier
+    tier.business_hours = {"mon-fri": ["13:00-18:00"]}  # edited later: 10:00-11:00 would not count
+    tier.save()
+    report = replay_run(since=T0, until=END, config=_identical(), now=END)
+    assert report.tickets == 1 and report.changed == []
+    assert report.proposed.as_json()["levels_fired"] == {"1": 1}
