@@ -21,7 +21,7 @@ out of date (and ``.note`` carries it into the message).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import F, Q
@@ -112,13 +112,13 @@ def _covering(queryset, at: datetime):
     return queryset.filter(starts_at__lte=at).filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
 
 
-def roster_at(at: datetime) -> list[RosterLine]:
-    """Every active support engineer at ``at``: on shift or not, embedded or not, and why.
+def _covers(row, at: datetime) -> bool:
+    return row.starts_at <= at and (row.ends_at is None or row.ends_at > at)
 
-    Four queries whatever the team size; no network.
-    """
-    engineers = list(_support_engineers().order_by("name", "pk"))
-    shift_calendars = CalendarSource.objects.filter(active=True, purpose=Purpose.SHIFTS).exists()
+
+def roster_lines(*, engineers, shift_calendars: bool, intervals, overrides, at: datetime) -> list[RosterLine]:
+    """The roster at ``at`` from rows already read (pure): ``intervals`` and ``overrides`` may
+    cover more than ``at`` (a replay reads a whole month at once); only those covering it count."""
     lines = {
         e.pk: RosterLine(
             e,
@@ -127,24 +127,20 @@ def roster_at(at: datetime) -> list[RosterLine]:
         )
         for e in engineers
     }
-    intervals = _covering(
-        # A row's purpose must still be its source's (the source may have been edited since the sync).
-        CalendarInterval.objects.filter(
-            source__active=True, purpose=F("source__purpose"), engineer__in=lines.keys()
-        ),
-        at,
-    ).select_related("source")
-    for interval in intervals.order_by("starts_at", "pk"):
-        line = lines[interval.engineer_id]
+    for interval in sorted((i for i in intervals if _covers(i, at)), key=lambda i: (i.starts_at, i.pk)):
+        line = lines.get(interval.engineer_id)
+        if line is None:
+            continue
         if interval.purpose == Purpose.SHIFTS:
             line.on_shift, line.shift_reason = True, interval.source.name
         elif interval.product and interval.product not in line.embedded_in.split(", "):
             line.embedded_in = ", ".join(filter(None, [line.embedded_in, interval.product]))
             line.embedded_reason = interval.source.name
     # Overrides last, oldest first, so the one that started last has the final word.
-    overrides = _covering(RosterOverride.objects.filter(engineer__in=lines.keys()), at)
-    for override in overrides.order_by("starts_at", "pk"):
-        line = lines[override.engineer_id]
+    for override in sorted((o for o in overrides if _covers(o, at)), key=lambda o: (o.starts_at, o.pk)):
+        line = lines.get(override.engineer_id)
+        if line is None:
+            continue
         reason = f"override{': ' + override.note if override.note else ''}"
         if override.kind in (OverrideKind.ON_SHIFT, OverrideKind.OFF_SHIFT):
             line.on_shift, line.shift_reason = override.kind == OverrideKind.ON_SHIFT, reason
@@ -152,6 +148,68 @@ def roster_at(at: datetime) -> list[RosterLine]:
             line.embedded_in = override.product if override.kind == OverrideKind.EMBEDDED else ""
             line.embedded_reason = reason
     return list(lines.values())
+
+
+def _intervals(engineer_ids):
+    # A row's purpose must still be its source's (the source may have been edited since the sync).
+    return CalendarInterval.objects.filter(
+        source__active=True, purpose=F("source__purpose"), engineer__in=engineer_ids
+    ).select_related("source")
+
+
+def _shift_calendars() -> bool:
+    return CalendarSource.objects.filter(active=True, purpose=Purpose.SHIFTS).exists()
+
+
+def roster_at(at: datetime) -> list[RosterLine]:
+    """Every active support engineer at ``at``: on shift or not, embedded or not, and why.
+
+    Four queries whatever the team size; no network.
+    """
+    engineers = list(_support_engineers().order_by("name", "pk"))
+    ids = [e.pk for e in engineers]
+    return roster_lines(
+        engineers=engineers, shift_calendars=_shift_calendars(),
+        intervals=list(_covering(_intervals(ids), at)),
+        overrides=list(_covering(RosterOverride.objects.filter(engineer__in=ids), at)), at=at,
+    )
+
+
+class RosterHistory:
+    """The roster over a stretch of time, read once (a handful of queries) and answered in
+    memory: who was on shift, embedded or overridden at each moment of it (replays). The
+    calendar intervals and overrides are the stored history (kept for
+    CALENDAR_HISTORY_RETENTION_DAYS); engineers, their roles and the sources' active flags are
+    as they are now."""
+
+    def __init__(self, *, since: datetime, until: datetime):
+        self.engineers = list(_support_engineers().order_by("name", "pk"))
+        ids = [e.pk for e in self.engineers]
+        overlapping = Q(starts_at__lt=until) & (Q(ends_at__isnull=True) | Q(ends_at__gt=since))
+        self.shift_calendars = _shift_calendars()
+        self.intervals = list(_intervals(ids).filter(overlapping))
+        self.overrides = list(RosterOverride.objects.filter(engineer__in=ids).filter(overlapping))
+        self.heads = list(Engineer.objects.filter(active=True, role=Role.HEAD_OF_SUCCESS).order_by("name"))
+        self.by_id = {e.pk: e for e in Engineer.objects.filter(active=True)}
+        # Rows by the UTC days they touch, so a moment looks only at that day's rows (long or
+        # open-ended ones are always looked at).
+        self._days: dict = {}
+        self._long: list = []
+        for row in [*self.intervals, *self.overrides]:
+            end = row.ends_at or until
+            if end - row.starts_at > timedelta(days=7):
+                self._long.append(row)
+                continue
+            day = row.starts_at.astimezone(UTC).date()
+            while day <= end.astimezone(UTC).date():
+                self._days.setdefault(day, []).append(row)
+                day += timedelta(days=1)
+
+    def lines(self, at: datetime) -> list[RosterLine]:
+        near = [*self._days.get(at.astimezone(UTC).date(), ()), *self._long]
+        return roster_lines(engineers=self.engineers, shift_calendars=self.shift_calendars,
+                            intervals=[r for r in near if isinstance(r, CalendarInterval)],
+                            overrides=[r for r in near if isinstance(r, RosterOverride)], at=at)
 
 
 def roster_now(at: datetime | None = None) -> list[RosterLine]:
@@ -199,29 +257,37 @@ def _people(engineers) -> list[Person]:
     return [Person(e.name, e.slack_user_id) for e in engineers if e.slack_user_id]
 
 
-def _resolve_one(kind: str, ref: str, engineer_id: int | None, at: datetime) -> Resolution:
+def _resolve_one(kind: str, ref: str, engineer_id: int | None, at: datetime,
+                 history: RosterHistory | None) -> Resolution:
+    lines = (lambda: history.lines(at)) if history is not None else (lambda: roster_at(at))
     if kind == TargetKind.ON_SHIFT_NOT_EMBEDDED:
-        return Resolution(
-            kind, _people(line.engineer for line in roster_at(at) if line.on_shift and not line.embedded_in)
-        )
+        chosen = (line.engineer for line in lines() if line.on_shift and not line.embedded_in)
+        return Resolution(kind, _people(chosen))
     if kind == TargetKind.ON_SHIFT:
-        return Resolution(kind, _people(on_shift(at)))
+        return Resolution(kind, _people(line.engineer for line in lines() if line.on_shift))
     if kind == TargetKind.USER_GROUP:
         group = ref or settings.SLACK_SUPPORT_USERGROUP_ID
         return Resolution(kind, user_group_id=group or "")
     if kind == TargetKind.HEAD_OF_SUCCESS:
+        if history is not None:
+            return Resolution(kind, _people(history.heads))
         heads = Engineer.objects.filter(active=True, role=Role.HEAD_OF_SUCCESS).order_by("name")
         return Resolution(kind, _people(heads))
     if kind == TargetKind.ENGINEER:
-        chosen = Engineer.objects.filter(pk=engineer_id, active=True)
-        return Resolution(kind, _people(chosen))
+        if history is not None:
+            chosen = [history.by_id[engineer_id]] if engineer_id in history.by_id else []
+            return Resolution(kind, _people(chosen))
+        return Resolution(kind, _people(Engineer.objects.filter(pk=engineer_id, active=True)))
     if kind == TargetKind.PAGE:
         return Resolution(kind)  # a pager, not a person in Slack: falls through like an empty target
     raise ValueError(f"unknown target kind {kind!r}")
 
 
-def resolve_target(*, kind: str, ref: str = "", engineer_id: int | None = None, at: datetime) -> Resolution:
-    """Resolve a step's target at ``at``, falling through to wider audiences."""
+def resolve_target(*, kind: str, ref: str = "", engineer_id: int | None = None, at: datetime,
+                   history: RosterHistory | None = None) -> Resolution:
+    """Resolve a step's target at ``at``, falling through to wider audiences. ``history``: answer
+    from a roster read beforehand for a stretch of the past (a replay), without the stale-calendar
+    warnings, which are about now."""
     tried: list[str] = []
     # A specific engineer falls through to the head of success; ladder kinds to the wider ones.
     chain = [kind] + (
@@ -229,7 +295,7 @@ def resolve_target(*, kind: str, ref: str = "", engineer_id: int | None = None, 
     )
     resolution = Resolution("")
     for candidate in chain:
-        found = _resolve_one(candidate, ref if candidate == kind else "", engineer_id, at)
+        found = _resolve_one(candidate, ref if candidate == kind else "", engineer_id, at, history)
         if found.mentions:
             resolution = found
             break
@@ -237,6 +303,6 @@ def resolve_target(*, kind: str, ref: str = "", engineer_id: int | None = None, 
     resolution.fell_through_from = tried
     # Staleness is judged now (when the message goes out), for the calendars this answer read.
     purposes = {p for k in tried + [resolution.kind] for p in CALENDARS_READ.get(k, ())}
-    if purposes:
+    if purposes and history is None:
         resolution.warnings = stale_warnings(purposes=purposes)
     return resolution

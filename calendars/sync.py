@@ -135,12 +135,22 @@ def calendar_source_sync(*, source: CalendarSource, now: datetime | None = None,
         if calendar.skipped:
             replaced = replaced.exclude(keep)
         replaced.delete()
+        calendar_history_prune(source=source, now=now, time_min=time_min)
         CalendarInterval.objects.bulk_create(rows, batch_size=500)
         CalendarSource.objects.filter(pk=source.pk).update(
             last_success_at=now, last_error="", last_event_count=len(fetched), last_unmatched_count=unmatched,
             sync_warnings=_warnings_text(warnings),
         )
     return SyncResult(ok=True, events=len(fetched), unmatched=unmatched, warnings=warnings)
+
+
+def calendar_history_prune(*, source: CalendarSource, now: datetime, time_min: datetime) -> int:
+    """Forget the source's intervals that ended more than CALENDAR_HISTORY_RETENTION_DAYS ago.
+    Older rows are kept as history (a replay resolves past levels against them); rows reaching
+    into the sync window never go, whatever the setting."""
+    cutoff = min(now - timedelta(days=settings.CALENDAR_HISTORY_RETENTION_DAYS), time_min)
+    deleted, _ = CalendarInterval.objects.filter(source=source, ends_at__lt=cutoff).delete()
+    return deleted
 
 
 def _holidays_store(

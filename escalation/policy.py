@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from escalation.clock import ClockKind
 from escalation.models import DEFAULT_SNOOZE_MINUTES, SlaPolicy, StepFields
 
+T = TypeVar("T")
+
 
 def policy_for(*, tier_id: int, priority: str) -> SlaPolicy | None:
     """The most specific active policy: (tier, priority), else the tier's default."""
-    policies = SlaPolicy.objects.filter(tier_id=tier_id, active=True)
+    return policy_pick(SlaPolicy.objects.filter(tier_id=tier_id, active=True), priority=priority)
+
+
+def policy_pick(policies: Iterable[T], *, priority: str) -> T | None:
+    """Of one tier's policies (anything with ``priority`` and ``active``), the one a ticket of
+    ``priority`` gets: its own active policy, else the tier's active default (pure: arming and
+    replays of proposed policies choose alike)."""
+    active = [p for p in policies if p.active]
     if priority:
-        specific = policies.filter(priority=priority).first()
+        specific = next((p for p in active if p.priority == priority), None)
         if specific is not None:
             return specific
-    return policies.filter(priority="").first()
+    return next((p for p in active if p.priority == ""), None)
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,12 @@ class PolicySnapshot:
 
 def _level_plans(steps, *, priority: str | None) -> tuple[LevelPlan, ...]:
     levels = tuple(_level_plan(step) for step in steps.order_by("level"))
+    return levels_for_priority(levels, priority=priority)
+
+
+def levels_for_priority(levels: tuple[LevelPlan, ...], *, priority: str | None) -> tuple[LevelPlan, ...]:
+    """The levels that apply to a ticket of ``priority`` (None: all), by level."""
+    levels = tuple(sorted(levels, key=lambda plan: plan.level))
     if priority is not None:
         levels = tuple(plan for plan in levels if plan.applies_to(priority))
     return levels
@@ -140,12 +156,21 @@ def policy_snapshot(policy: SlaPolicy | None, *, priority: str | None = None) ->
     the priority). A page step limited to other priorities is left out."""
     if policy is None:
         return PolicySnapshot(None, "", DEFAULT_SNOOZE_MINUTES, ())
-    next_levels = _level_plans(policy.next_steps, priority=priority)
+    return snapshot_build(
+        policy=policy, name=str(policy), levels=_level_plans(policy.steps, priority=priority),
+        next_levels=_level_plans(policy.next_steps, priority=priority), policy_id=policy.pk,
+    )
+
+
+def snapshot_build(*, policy, name: str, levels: tuple[LevelPlan, ...], next_levels: tuple[LevelPlan, ...],
+                   policy_id: int | None = None) -> PolicySnapshot:
+    """The snapshot of a policy (a model, or anything with its fields, e.g. a proposed policy read
+    from an ``sla_config`` file) whose levels are already chosen for the ticket's priority."""
     return PolicySnapshot(
-        policy.pk,
-        str(policy),
+        policy_id,
+        name,
         policy.snooze_minutes,
-        _level_plans(policy.steps, priority=priority),
+        levels,
         clock=policy.clock,
         first_response_target=policy.first_response_target,
         snoozes_extend_target=policy.snoozes_extend_target,

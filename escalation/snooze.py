@@ -46,6 +46,7 @@ def _pending_due_times(ticket_id: int) -> dict[int, datetime]:
 
 # Two snoozes of one ticket by the same person this close together are one (a double click).
 SNOOZE_DEBOUNCE = timedelta(seconds=10)
+SNOOZE_DEBOUNCE_REFUSAL = "a second snooze by the same person within seconds"  # recorded on the request
 
 
 def ticket_snooze_minutes(ticket_id: int) -> int:
@@ -84,7 +85,7 @@ def ticket_snooze(
         sla = TicketSla.objects.filter(ticket=locked).first()
         earlier = SnoozeRequest.objects.filter(ticket=locked, applied=True).exclude(pk=request.pk)
         if debounce and earlier.filter(actor=actor, at__gt=now - SNOOZE_DEBOUNCE, at__lte=now).exists():
-            _refuse(request, "a second snooze by the same person within seconds")
+            _refuse(request, SNOOZE_DEBOUNCE_REFUSAL)
             return SnoozeResult(False, True, minutes, _pending_due_times(locked.pk), debounced=True)
         refused = _over_the_limit(sla, snoozed=earlier.count() * timedelta(minutes=minutes),
                                   more=timedelta(minutes=minutes))

@@ -1,12 +1,14 @@
 import hmac
 
 from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 
 from ops.health import readiness
 from ops.metrics import render_metrics
+from ops.sla_config.exporting import config_dump, config_export
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -68,3 +70,11 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return refusal
     body, content_type = render_metrics()
     return HttpResponse(body, content_type=content_type)
+
+
+@staff_member_required
+@never_cache
+def sla_config_download(request: HttpRequest) -> HttpResponse:
+    """Today's configuration as ``sla_config export`` writes it (staff only): the replay page starts
+    a proposal from it."""
+    return HttpResponse(config_dump(config_export()), content_type="text/yaml; charset=utf-8")

@@ -1,6 +1,10 @@
 """Staff pages of the reports app, mounted under /admin/reports/ by slabuddy/urls.py."""
 
-from django.urls import path  # noqa: F401  (routes are added beside the pages they serve)
+from django.urls import path
+
+from reports.replay.views import replay_page
 
 app_name = "reports"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("replay/", replay_page, name="replay"),
+]

@@ -335,6 +335,9 @@ GOOGLE_CALENDAR_API_ENDPOINT = env_url(
 CALENDAR_SYNC_MINUTES = env_int("CALENDAR_SYNC_MINUTES", 5, minimum=1)
 CALENDAR_STALE_AFTER_MINUTES = env_int("CALENDAR_STALE_AFTER_MINUTES", 60, minimum=1)
 CALENDAR_TIMEOUT_SECONDS = env_int("CALENDAR_TIMEOUT_SECONDS", 15, minimum=1)
+# Synced shifts and embedded-support events are kept this long after they end (replays of past
+# tickets resolve whom a level would have notified against them); the sync window is never pruned.
+CALENDAR_HISTORY_RETENTION_DAYS = env_int("CALENDAR_HISTORY_RETENTION_DAYS", 400, minimum=2)
 # An iCal source makes the server fetch an admin-given URL: https/webcal only, and nothing
 # inside the network (loopback, link-local, private), unless these say otherwise.
 CALENDAR_ALLOW_HTTP = env_bool("CALENDAR_ALLOW_HTTP", False)

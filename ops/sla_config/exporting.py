@@ -10,7 +10,7 @@ import yaml
 from calendars.models import Engineer, SourceKind
 from calendars.targets import TargetKind
 from escalation.models import SlaPolicy
-from ops.sla_config.schema import duration_text
+from escalation.sla_config_schema import duration_text
 from tickets.hours import weekly_format, weekly_parse
 from tickets.models import Tier, WatchedChannel
 

@@ -19,7 +19,7 @@ from django.db import models, transaction
 
 from calendars.models import CalendarSource, Engineer, Purpose, SourceKind
 from escalation.models import EscalationStep, NextResponseStep, SlaPolicy
-from ops.sla_config.schema import (
+from escalation.sla_config_schema import (
     ChannelSpec,
     EngineerSpec,
     HolidaysSpec,
@@ -29,6 +29,7 @@ from ops.sla_config.schema import (
     StepSpec,
     TierSpec,
     duration_text,
+    known_references,  # noqa: F401  (the sla_config command reads it from here)
 )
 from tickets.hours import weekly_format
 from tickets.models import Tier, TierHoliday, WatchedChannel
@@ -216,12 +217,3 @@ def config_apply(config: SlaConfig, *, dry_run: bool = False) -> list[str]:
     except _DryRun:
         pass
     return list(changes)
-
-
-def known_references() -> tuple[set[str], set[str]]:
-    """Tier names, and engineer emails / Slack ids / names, already in the database."""
-    tiers = set(Tier.objects.values_list("name", flat=True))
-    engineers: set[str] = set()
-    for email, slack_id, name in Engineer.objects.values_list("email", "slack_user_id", "name"):
-        engineers.update(k for k in (email, slack_id, name) if k)
-    return tiers, engineers

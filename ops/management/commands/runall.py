@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from base.fake_slack import BOT_USER_ID
+from ops.demo.history import demo_history_seed
 from ops.demo.setup import DEMO_ROUTING_KEY, demo_setup
 
 # Children SLA Buddy can run without: when one exits, the others carry on.
@@ -136,6 +137,9 @@ class Command(BaseCommand):
         env.pop("SLACK_SIGNING_SECRET_FILE", None)
         env.pop("PAGERDUTY_ROUTING_KEY_FILE", None)
         demo_setup()
+        seeded = demo_history_seed()  # a past month for the report and replay pages (demo mode only)
+        if seeded:
+            self.stdout.write(f"Demo mode: seeded {seeded} past tickets (a month of demo history).")
         self.stdout.write(
             f"Demo mode (no SLACK_BOT_TOKEN): stand-in Slack on port {port}, "
             f"stand-in pager on port {pager_port}."

@@ -4,7 +4,7 @@
     python manage.py sla_config import FILE [--dry-run]  # FILE or - for standard input
 
 The format is documented in README.md ("Policy as code") and checked by
-ops/sla_config/schema.py. A bad file is refused as a whole and nothing is written.
+escalation/sla_config_schema.py. A bad file is refused as a whole and nothing is written.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import yaml
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
+from escalation.sla_config_schema import ConfigInvalid, config_read
 from ops.sla_config.exporting import config_dump, config_export
 from ops.sla_config.importing import config_apply, known_references
-from ops.sla_config.schema import ConfigInvalid, config_read
 
 
 class Command(BaseCommand):
