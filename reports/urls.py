@@ -1,6 +1,11 @@
 """Staff pages of the reports app, mounted under /admin/reports/ by slabuddy/urls.py."""
 
-from django.urls import path  # noqa: F401  (routes are added beside the pages they serve)
+from django.urls import path
+
+from reports import views
 
 app_name = "reports"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("sla/", views.report_page, name="sla_report"),
+    path("sla/<str:section>.csv", views.report_csv, name="sla_report_csv"),
+]
