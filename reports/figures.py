@@ -41,6 +41,9 @@ from django.db import connection
 from django.db.models import (
     Aggregate,
     Count,
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
     F,
     FloatField,
     Func,
@@ -599,3 +602,44 @@ def columns_for(rows: Iterable[dict]) -> list[str]:
     for row in rows:
         return list(row)
     return []
+
+
+# --- worst breaches (the weekly digest) ----------------------------------------------------------
+
+
+def worst_breaches(*, filters: ReportFilters, now: datetime, limit: int = 5) -> list[dict]:
+    """The breached tickets of the report (``breached_q``), latest first: by how long after its breach
+    time the ticket was answered (or closed, or began waiting, or is still unanswered now)."""
+    deadline = Coalesce(
+        "responded_at", "first_closed", "waiting_since", Value(now, output_field=DateTimeField())
+    )
+    found: list[dict] = []
+    for tier in report_tiers(filters):
+        rows = (
+            tier_tickets(tier, filters)
+            .filter(breached_q(now))
+            .annotate(first_closed=_first_cycle_closed())
+            .annotate(late=ExpressionWrapper(deadline - F("sla__breach_at"), output_field=DurationField()))
+            .order_by("-late", "pk")
+            .values(
+                "pk", "helpdesk_ticket_id", "channel__slack_channel_id", "slack_ts", "late", "responded_at"
+            )[:limit]
+        )
+        found += [
+            {
+                "tier": tier.name,
+                "ticket_id": row["pk"],
+                "helpdesk_ticket_id": row["helpdesk_ticket_id"],
+                "channel": row["channel__slack_channel_id"],
+                "slack_ts": row["slack_ts"],
+                "late_s": _late_seconds(row["late"]),
+                "answered": row["responded_at"] is not None,
+            }
+            for row in rows
+        ]
+    return sorted(found, key=lambda r: (-r["late_s"], r["ticket_id"]))[:limit]
+
+
+def _late_seconds(value) -> float:
+    # SQLite returns microseconds as an int for a computed duration; PostgreSQL a timedelta.
+    return value.total_seconds() if isinstance(value, timedelta) else float(value or 0) / 1e6
