@@ -425,17 +425,23 @@ def _tier_ttfr_distribution(tier: Tier, filters: ReportFilters) -> list[dict]:
 
 # --- pages per engineer --------------------------------------------------------------------------
 
+# Mentions of engineers in fired levels, counted by engineer and by the minute they fired (whether a
+# minute is in business hours is the clock's ``open_at``, in Python, once per distinct minute).
 _MENTIONS_SQL = {
     "postgresql": (
-        "SELECT e.elem->>'slack_user_id', e.elem->>'name', esc.id FROM escalation_escalation esc "
-        "CROSS JOIN LATERAL jsonb_array_elements(esc.notified) AS e(elem) "
-        "WHERE esc.id IN ({ids}) AND e.elem->>'slack_user_id' IS NOT NULL"
+        "SELECT e.elem->>'slack_user_id', MAX(e.elem->>'name'), {minute}, COUNT(*) "
+        "FROM escalation_escalation esc CROSS JOIN LATERAL jsonb_array_elements(esc.notified) AS e(elem) "
+        "WHERE esc.id IN ({ids}) AND e.elem->>'slack_user_id' IS NOT NULL GROUP BY 1, 3"
     ),
     "sqlite": (
-        "SELECT json_extract(j.value, '$.slack_user_id'), json_extract(j.value, '$.name'), esc.id "
-        "FROM escalation_escalation esc, json_each(esc.notified) j "
-        "WHERE esc.id IN ({ids}) AND json_extract(j.value, '$.slack_user_id') IS NOT NULL"
+        "SELECT json_extract(j.value, '$.slack_user_id'), MAX(json_extract(j.value, '$.name')), {minute}, "
+        "COUNT(*) FROM escalation_escalation esc, json_each(esc.notified) j "
+        "WHERE esc.id IN ({ids}) AND json_extract(j.value, '$.slack_user_id') IS NOT NULL GROUP BY 1, 3"
     ),
+}
+_MINUTE_SQL = {
+    "postgresql": "date_trunc('minute', esc.fired_at AT TIME ZONE 'UTC')::text",
+    "sqlite": "strftime('%Y-%m-%d %H:%M:00', esc.fired_at)",
 }
 
 
@@ -446,22 +452,26 @@ def _tier_pages(tier: Tier, filters: ReportFilters) -> dict[tuple[str, str], lis
         state=EscalationState.FIRED,
         fired_at__isnull=False,
     )
-    ids_sql, params = fired.values("id").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(_MENTIONS_SQL[connection.vendor].format(ids=ids_sql), params)
-        mentions = cursor.fetchall()
-    if not mentions:
-        return {}
     start, _ = tier_range(tier, filters)
     hours = tier_open_hours(tier, around=start)
-    fired_at = dict(fired.filter(id__in={m[2] for m in mentions}).values_list("id", "fired_at"))
+    by_minute = not hours.around_the_clock  # always open: no need to know when
+    ids_sql, params = fired.values("id").query.sql_with_params()
+    minute = _MINUTE_SQL[connection.vendor] if by_minute else "NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(_MENTIONS_SQL[connection.vendor].format(ids=ids_sql, minute=minute), params)
+        mentions = cursor.fetchall()
     found: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for slack_id, name, escalation_id in mentions:
-        counts = found[(slack_id, name or slack_id)]
-        counts[0] += 1
-        if not hours.around_the_clock and not open_at(hours, fired_at[escalation_id]):
-            counts[1] += 1
-    return found
+    is_open: dict[str, bool] = {}
+    names: dict[str, str] = {}
+    for slack_id, name, at, n in mentions:
+        names[slack_id] = name or names.get(slack_id) or slack_id
+        counts = found[slack_id]
+        counts[0] += n
+        if by_minute:
+            if at not in is_open:
+                is_open[at] = open_at(hours, datetime.fromisoformat(at).replace(tzinfo=UTC))
+            counts[1] += 0 if is_open[at] else n
+    return {(slack_id, names[slack_id]): counts for slack_id, counts in found.items()}
 
 
 # --- the report ----------------------------------------------------------------------------------
