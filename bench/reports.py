@@ -280,7 +280,8 @@ def main(argv: list[str] | None = None) -> None:
         f"median {statistics.median(timings):.2f} s, runs {', '.join(f'{t:.2f}' for t in timings)} s"
     )
     print(
-        f"machine: {platform.node()} {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"machine: {platform.node()} {os.cpu_count()} cores, "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
 
 

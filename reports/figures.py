@@ -98,6 +98,27 @@ class Report:
 
 
 SECTIONS = ("totals", "weeks", "levels", "engineers", "heatmap", "ttfr_distribution")
+FIGURE_COLUMNS = (
+    "opened",
+    "answered",
+    "met",
+    "attainment",
+    "closed_without_reply",
+    "still_open",
+    "breached",
+    "ttfr_wall_p50_s",
+    "ttfr_wall_p90_s",
+    "ttfr_clock_p50_s",
+    "ttfr_clock_p90_s",
+    "next_cycles",
+    "next_answered",
+    "next_met",
+    "next_attainment",
+    "levels_fired",
+    "levels_failed",
+    "snoozes",
+    "pauses",
+)
 
 
 # --- SQL pieces ----------------------------------------------------------------------------------
@@ -420,6 +441,8 @@ def _tier_ttfr_distribution(tier: Tier, filters: ReportFilters) -> list[dict]:
         .aggregate(**aggregates)
     )
     labels = ttfr_bucket_labels()
+    if not any(counts.values()):
+        return []  # nobody answered in this tier: no distribution
     return [{"tier": tier.name, "bucket": labels[i], "tickets": counts[f"b{i}"]} for i in range(len(labels))]
 
 

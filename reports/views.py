@@ -10,11 +10,13 @@ from django.utils.safestring import mark_safe
 
 from reports.charts import attainment_chart, engineers_chart, heatmap_charts, ttfr_chart
 from reports.csv_rows import csv_lines, ticket_csv_lines
-from reports.figures import SECTIONS, columns_for, report_build, report_ticket_rows, rows_for
+from reports.figures import FIGURE_COLUMNS, SECTIONS, columns_for, report_build, report_ticket_rows, rows_for
 from reports.forms import ReportFilterForm
 
 # Columns of each section, also when it has no rows (a CSV of nothing still has its header).
 SECTION_COLUMNS = {
+    "totals": ["tier", *FIGURE_COLUMNS],
+    "weeks": ["tier", "week", *FIGURE_COLUMNS],
     "engineers": ["engineer", "slack_user_id", "pages", "outside_business_hours"],
     "heatmap": ["tier", "weekday", "hour", "tickets"],
     "ttfr_distribution": ["tier", "bucket", "tickets"],

@@ -107,6 +107,10 @@ def test_csv_of_an_empty_range_has_its_header(staff_client, month):
         b"".join(response.streaming_content).decode().strip()
         == "engineer,slack_user_id,pages,outside_business_hours"
     )
+    empty = {"since": "2020-01-01", "until": "2020-01-31"}
+    response = staff_client.get("/admin/reports/sla/weeks.csv", empty)
+    header = b"".join(response.streaming_content).decode()
+    assert header.startswith("tier,week,opened,answered,met,attainment,")
     assert staff_client.get("/admin/reports/sla/nothing.csv").status_code == 404
 
 
