@@ -29,17 +29,16 @@ development database), and whether a page fell outside hours.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 
 from django.db import connection
 from django.db.models import (
     Aggregate,
+    BooleanField,
     Count,
     DateTimeField,
     DurationField,
@@ -57,10 +56,11 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, TruncWeek
 
 from escalation.breach import breached_q
-from escalation.clock import Clock, ClockKind, open_at
+from escalation.clock import BusinessClock, ClockKind, open_at
 from escalation.models import CycleKind, Escalation, SnoozeRequest, TicketCycle, TicketPause, TicketSla
 from escalation.planning import ticket_armed_clock
 from escalation.transitions import EscalationState
+from reports.open_time import OpenTimeIndex
 from tickets.models import Ticket, Tier
 from tickets.tier_hours import tier_open_hours
 
@@ -251,46 +251,66 @@ def _key(row: dict, group: dict) -> str:
     return _week_key(row["week"])
 
 
-@lru_cache(maxsize=64)
-def _armed_clock(kind: str, hours_json: str) -> Clock:
-    """The clock a ticket was armed with (cached by its hours: most tickets share them)."""
-    return ticket_armed_clock(TicketSla(clock=kind, hours=json.loads(hours_json)))
+def _business_seconds(answered: QuerySet[Ticket], group: dict) -> dict[str, list[float]]:
+    """Open seconds from opening to first response of the business-clock tickets, per group key.
+
+    Tickets armed with the same hours share one clock (``ticket_armed_clock``) and one index of its
+    open stretches over the span they need; the JSON of the hours is read once per distinct value."""
+    business = answered.filter(sla__clock=ClockKind.BUSINESS, sla__hours__isnull=False)
+    found: dict[str, list[float]] = defaultdict(list)
+    for hours in business.values_list("sla__hours", flat=True).distinct().order_by():
+        clock = ticket_armed_clock(TicketSla(clock=ClockKind.BUSINESS, hours=hours))
+        rows = list(
+            business.filter(sla__hours=hours)
+            .annotate(**group)
+            .values_list("week", "opened_at", "responded_at")
+        )
+        if not rows:
+            continue
+        if not isinstance(clock, BusinessClock):  # hours that are always open: the calendar
+            for week, opened, responded in rows:
+                found[_week_key(week)].append((responded - opened).total_seconds())
+            continue
+        first = min(min(r[1] for r in rows), min(r[2] for r in rows))
+        index = OpenTimeIndex(
+            clock.hours, start=first, end=max(max(r[1] for r in rows), max(r[2] for r in rows))
+        )
+        for week, opened, responded in rows:
+            seconds = (
+                index.seconds_between(opened, responded)
+                if responded >= opened
+                else -index.seconds_between(responded, opened)
+            )
+            found[_week_key(week)].append(seconds)
+    return found
 
 
 def _ttfr(tickets: QuerySet[Ticket], group: dict) -> dict[str, dict]:
     """Time to first response p50/p90, on the wall and on the policy's clock, per group key.
 
-    On PostgreSQL the wall percentiles come with the counts; the clock ones need the clock only
-    where a business clock is in the group (elsewhere the policy's clock IS the wall clock)."""
+    On PostgreSQL the wall percentiles come with the counts, and a group without business-clock tickets
+    needs nothing more (its policy clock IS the wall clock). Elsewhere the seconds are read here."""
     answered = tickets.filter(responded_at__isnull=False)
-    business_groups = {
-        _key(row, group)
-        for row in answered.filter(sla__clock=ClockKind.BUSINESS)
-        .annotate(**group)
-        .values(*group)
-        .distinct()
-        .order_by()
-    }
-    out: dict[str, dict] = {}
-    if not business_groups and _postgres():
-        return out
+    business = _business_seconds(answered, group)
+    if not business and _postgres():
+        return {}
     walls: dict[str, list[float]] = defaultdict(list)
-    clocks: dict[str, list[float]] = defaultdict(list)
-    rows = answered.annotate(**group).values_list(
-        "week", "opened_at", "responded_at", "sla__clock", "sla__hours"
+    calendars: dict[str, list[float]] = defaultdict(list)
+    waited = Seconds(F("responded_at"), F("opened_at"))
+    on_business = ExpressionWrapper(
+        Q(sla__clock=ClockKind.BUSINESS, sla__hours__isnull=False), output_field=BooleanField()
     )
-    for week, opened, responded, kind, hours in rows.iterator(chunk_size=5000):
+    rows = answered.annotate(waited=waited, on_business=on_business, **group).values_list(
+        "week", "waited", "on_business"
+    )
+    for week, seconds, is_business in rows.iterator(chunk_size=5000):
         key = _week_key(week)
-        if _postgres() and key not in business_groups:
-            continue
-        walls[key].append((responded - opened).total_seconds())
-        if kind == ClockKind.BUSINESS and hours:
-            clock = _armed_clock(kind, json.dumps(hours, sort_keys=True))
-            clocks[key].append(clock.between(opened, responded).total_seconds())
-        else:
-            clocks[key].append((responded - opened).total_seconds())
+        walls[key].append(seconds)
+        if not is_business:
+            calendars[key].append(seconds)
+    out: dict[str, dict] = {}
     for key in walls:
-        wall, on_clock = sorted(walls[key]), sorted(clocks[key])
+        wall, on_clock = sorted(walls[key]), sorted(calendars[key] + business.get(key, []))
         out[key] = {
             "wall_p50": percentile(wall, 0.5),
             "wall_p90": percentile(wall, 0.9),
