@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Aggregate,
     BooleanField,
@@ -189,16 +189,23 @@ def tier_range(tier: Tier, filters: ReportFilters) -> tuple[datetime, datetime]:
     return start, end
 
 
-def tier_tickets(tier: Tier, filters: ReportFilters) -> QuerySet[Ticket]:
-    """The tickets of the report in one tier."""
+def tier_scope(tier: Tier, filters: ReportFilters, *, prefix: str = "") -> Q:
+    """The report's tickets in one tier, as a condition on Ticket (``prefix`` "ticket__": on a row
+    of the ticket, such as a level, so that it is one join and not a subquery)."""
     start, end = tier_range(tier, filters)
-    tickets = Ticket.objects.filter(channel__tier=tier, opened_at__gte=start, opened_at__lt=end)
+    p = prefix
+    scope = Q(**{f"{p}channel__tier": tier, f"{p}opened_at__gte": start, f"{p}opened_at__lt": end})
     if filters.priority:
-        tickets = tickets.filter(priority=filters.priority)
+        scope &= Q(**{f"{p}priority": filters.priority})
     if filters.channel:
         name = filters.channel.lstrip("#")
-        tickets = tickets.filter(Q(channel__slack_channel_id=filters.channel) | Q(channel__name=name))
-    return tickets
+        scope &= Q(**{f"{p}channel__slack_channel_id": filters.channel}) | Q(**{f"{p}channel__name": name})
+    return scope
+
+
+def tier_tickets(tier: Tier, filters: ReportFilters) -> QuerySet[Ticket]:
+    """The tickets of the report in one tier."""
+    return Ticket.objects.filter(tier_scope(tier, filters))
 
 
 def _week(tier: Tier, field_name: str = "opened_at") -> TruncWeek:
@@ -304,7 +311,7 @@ def _business_seconds(answered: QuerySet[Ticket], group: dict) -> dict[str, list
 
 
 def _ttfr(tickets: QuerySet[Ticket], group: dict) -> dict[str, dict]:
-    """Time to first response p50/p90, on the wall and on the policy's clock, per group key.
+    """Time to first response p50/p90, on the wall and on the policy's clock, per week and for ``ALL``.
 
     On PostgreSQL the wall percentiles come with the counts, and a group without business-clock tickets
     needs nothing more (its policy clock IS the wall clock). Elsewhere the seconds are read here."""
@@ -326,9 +333,12 @@ def _ttfr(tickets: QuerySet[Ticket], group: dict) -> dict[str, dict]:
         walls[key].append(seconds)
         if not is_business:
             calendars[key].append(seconds)
+    clocks = {key: calendars[key] + business.get(key, []) for key in walls}
+    walls[ALL] = [v for key in list(walls) for v in walls[key]]
+    clocks[ALL] = [v for key in list(clocks) for v in clocks[key]]
     out: dict[str, dict] = {}
     for key in walls:
-        wall, on_clock = sorted(walls[key]), sorted(calendars[key] + business.get(key, []))
+        wall, on_clock = sorted(walls[key]), sorted(clocks[key])
         out[key] = {
             "wall_p50": percentile(wall, 0.5),
             "wall_p90": percentile(wall, 0.9),
@@ -343,41 +353,60 @@ def _counts_by(queryset: QuerySet, group: dict, **aggregates) -> dict[str, dict]
     return {_key(row, group): row for row in rows}
 
 
-def _tier_figures(tier: Tier, filters: ReportFilters, *, weekly: bool, now: datetime) -> list[dict]:
+ALL = "all"
+_SUMMED = ("opened", "answered", "met", "closed_without_reply", "still_open", "breached")
+
+
+def _tier_figures(
+    tier: Tier, filters: ReportFilters, *, levels: list[dict], now: datetime
+) -> tuple[dict | None, list[dict]]:
+    """The tier's row for the whole range and its rows per week. Each figure is one grouped query
+    per week; the range's counts are their sums (only percentiles need the range's own query)."""
     tickets = tier_tickets(tier, filters)
-    # The totals are the same queries over one group ("all") instead of weeks.
-    group = {"week": _week(tier) if weekly else Value("all")}
-    ticket_group = {"week": _week(tier, "ticket__opened_at") if weekly else Value("all")}
-    scope = {"ticket__in": tickets.values("pk")}
-    counts = _ticket_counts(tickets, group, now=now)
+    group = {"week": _week(tier)}
+    ticket_group = {"week": _week(tier, "ticket__opened_at")}
+    scope = tier_scope(tier, filters, prefix="ticket__")
+    counts = {k: c for k, c in _ticket_counts(tickets, group, now=now).items() if c["opened"]}
+    if not counts:
+        return None, []  # a tier without tickets in the range has no rows
+    counts[ALL] = {name: sum(c[name] for c in counts.values()) for name in _SUMMED}
+    if _postgres():
+        waited = Seconds(F("responded_at"), F("opened_at"))
+        counts[ALL].update(
+            tickets.aggregate(
+                wall_p50=PercentileCont(waited, fraction=0.5), wall_p90=PercentileCont(waited, fraction=0.9)
+            )
+        )
     ttfr = _ttfr(tickets, group)
     nexts = _counts_by(
-        TicketCycle.objects.filter(kind=CycleKind.NEXT, **scope),
+        TicketCycle.objects.filter(scope, kind=CycleKind.NEXT),
         ticket_group,
         cycles=Count("id"),
         answered=Count("id", filter=Q(responded_at__isnull=False, breach_at__isnull=False)),
         met=Count("id", filter=Q(responded_at__isnull=False, breach_at__gte=F("responded_at"))),
     )
-    levels = _counts_by(
-        Escalation.objects.filter(**scope),
-        ticket_group,
-        fired=Count("id", filter=Q(state=EscalationState.FIRED)),
-        failed=Count("id", filter=Q(state=EscalationState.FAILED)),
-    )
-    snoozes = _counts_by(SnoozeRequest.objects.filter(applied=True, **scope), ticket_group, n=Count("id"))
-    pauses = _counts_by(TicketPause.objects.filter(**scope), ticket_group, n=Count("id"))
+    snoozes = _counts_by(SnoozeRequest.objects.filter(scope, applied=True), ticket_group, n=Count("id"))
+    pauses = _counts_by(TicketPause.objects.filter(scope), ticket_group, n=Count("id"))
+    fired: dict[str, dict[str, int]] = defaultdict(lambda: {"fired": 0, "failed": 0})
+    for row in levels:  # this tier's rows of _tier_levels
+        for key in (row["week"], ALL):
+            fired[key]["fired"] += row["fired"]
+            fired[key]["failed"] += row["failed"]
+    for table in (nexts, snoozes, pauses):
+        table[ALL] = {
+            name: sum(r[name] for r in table.values())
+            for name in ("cycles", "answered", "met", "n")
+            if any(name in r for r in table.values())
+        }
     rows = []
     for key in sorted(counts):
         c = counts[key]
-        if not c["opened"]:
-            continue  # a tier without tickets in the range has no row
         t = ttfr.get(key) or {}
         wall_p50 = c.get("wall_p50") if _postgres() else t.get("wall_p50")
         wall_p90 = c.get("wall_p90") if _postgres() else t.get("wall_p90")
         n = nexts.get(key) or {}
-        lv = levels.get(key) or {}
         row = {"tier": tier.name}
-        if weekly:
+        if key != ALL:
             row["week"] = key
         row.update(
             {
@@ -396,14 +425,15 @@ def _tier_figures(tier: Tier, filters: ReportFilters, *, weekly: bool, now: date
                 "next_answered": n.get("answered", 0),
                 "next_met": n.get("met", 0),
                 "next_attainment": _ratio(n.get("met", 0), n.get("answered", 0)),
-                "levels_fired": lv.get("fired", 0),
-                "levels_failed": lv.get("failed", 0),
+                "levels_fired": fired[key]["fired"],
+                "levels_failed": fired[key]["failed"],
                 "snoozes": (snoozes.get(key) or {}).get("n", 0),
                 "pauses": (pauses.get(key) or {}).get("n", 0),
             }
         )
         rows.append(row)
-    return rows
+    total = rows.pop(next(i for i, r in enumerate(rows) if "week" not in r))
+    return total, rows
 
 
 def _round(value: float | None) -> float | None:
@@ -412,7 +442,7 @@ def _round(value: float | None) -> float | None:
 
 def _tier_levels(tier: Tier, filters: ReportFilters) -> list[dict]:
     rows = (
-        Escalation.objects.filter(ticket__in=tier_tickets(tier, filters).values("pk"))
+        Escalation.objects.filter(tier_scope(tier, filters, prefix="ticket__"))
         .annotate(week=_week(tier, "ticket__opened_at"))
         .values("week", "level")
         .annotate(
@@ -491,13 +521,13 @@ def _tier_ttfr_distribution(tier: Tier, filters: ReportFilters) -> list[dict]:
 _MENTIONS_SQL = {
     "postgresql": (
         "SELECT e.elem->>'slack_user_id', MAX(e.elem->>'name'), {minute}, COUNT(*) "
-        "FROM escalation_escalation esc CROSS JOIN LATERAL jsonb_array_elements(esc.notified) AS e(elem) "
-        "WHERE esc.id IN ({ids}) AND e.elem->>'slack_user_id' IS NOT NULL GROUP BY 1, 3"
+        "FROM ({fired}) esc CROSS JOIN LATERAL jsonb_array_elements(esc.notified) AS e(elem) "
+        "WHERE e.elem->>'slack_user_id' IS NOT NULL GROUP BY 1, 3"
     ),
     "sqlite": (
         "SELECT json_extract(j.value, '$.slack_user_id'), MAX(json_extract(j.value, '$.name')), {minute}, "
-        "COUNT(*) FROM escalation_escalation esc, json_each(esc.notified) j "
-        "WHERE esc.id IN ({ids}) AND json_extract(j.value, '$.slack_user_id') IS NOT NULL GROUP BY 1, 3"
+        "COUNT(*) FROM ({fired}) esc, json_each(esc.notified) j "
+        "WHERE json_extract(j.value, '$.slack_user_id') IS NOT NULL GROUP BY 1, 3"
     ),
 }
 _MINUTE_SQL = {
@@ -509,17 +539,17 @@ _MINUTE_SQL = {
 def _tier_pages(tier: Tier, filters: ReportFilters) -> dict[tuple[str, str], list[int]]:
     """(slack id, name) -> [pages, pages outside business hours] of fired levels in this tier."""
     fired = Escalation.objects.filter(
-        ticket__in=tier_tickets(tier, filters).values("pk"),
+        tier_scope(tier, filters, prefix="ticket__"),
         state=EscalationState.FIRED,
         fired_at__isnull=False,
     )
     start, _ = tier_range(tier, filters)
     hours = tier_open_hours(tier, around=start)
     by_minute = not hours.around_the_clock  # always open: no need to know when
-    ids_sql, params = fired.values("id").query.sql_with_params()
+    fired_sql, params = fired.values("notified", "fired_at").query.sql_with_params()
     minute = _MINUTE_SQL[connection.vendor] if by_minute else "NULL"
     with connection.cursor() as cursor:
-        cursor.execute(_MENTIONS_SQL[connection.vendor].format(ids=ids_sql, minute=minute), params)
+        cursor.execute(_MENTIONS_SQL[connection.vendor].format(fired=fired_sql, minute=minute), params)
         mentions = cursor.fetchall()
     found: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     is_open: dict[str, bool] = {}
@@ -538,6 +568,21 @@ def _tier_pages(tier: Tier, filters: ReportFilters) -> dict[tuple[str, str], lis
 # --- the report ----------------------------------------------------------------------------------
 
 
+def _report_tier(report: Report, tier: Tier, filters: ReportFilters, *, pages: dict, now: datetime) -> None:
+    levels = _tier_levels(tier, filters)
+    total, weeks = _tier_figures(tier, filters, levels=levels, now=now)
+    if total is None:
+        return
+    report.totals.append(total)
+    report.weeks += weeks
+    report.levels += levels
+    report.heatmap += _tier_heatmap(tier, filters)
+    report.ttfr_distribution += _tier_ttfr_distribution(tier, filters)
+    for who, (n, outside) in _tier_pages(tier, filters).items():
+        pages[who][0] += n
+        pages[who][1] += outside
+
+
 def report_build(*, filters: ReportFilters, now: datetime | None = None) -> Report:
     """Every figure of the report (all sections), for the page, the CSVs, the command and the digest."""
     now = now or datetime.now(UTC)
@@ -552,15 +597,13 @@ def report_build(*, filters: ReportFilters, now: datetime | None = None) -> Repo
         generated_at=now.isoformat(),
     )
     pages: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for tier in report_tiers(filters):
-        report.totals += _tier_figures(tier, filters, weekly=False, now=now)
-        report.weeks += _tier_figures(tier, filters, weekly=True, now=now)
-        report.levels += _tier_levels(tier, filters)
-        report.heatmap += _tier_heatmap(tier, filters)
-        report.ttfr_distribution += _tier_ttfr_distribution(tier, filters)
-        for who, (n, outside) in _tier_pages(tier, filters).items():
-            pages[who][0] += n
-            pages[who][1] += outside
+    with transaction.atomic():
+        if _postgres():
+            # Grouping 100,000s of rows: let sorts and hashes stay in memory for this report only.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+        for tier in report_tiers(filters):
+            _report_tier(report, tier, filters, pages=pages, now=now)
     report.engineers = [
         {"engineer": name, "slack_user_id": slack_id, "pages": n, "outside_business_hours": outside}
         for (slack_id, name), (n, outside) in sorted(
