@@ -16,6 +16,8 @@ from tickets.hours import OpenHours
 class OpenTimeIndex:
     def __init__(self, hours: OpenHours, *, start: datetime, end: datetime):
         self.start, self.end = start, end
+        # epoch seconds of the span (a microsecond of slack: floats from the database round)
+        self._low, self._high = start.timestamp() - 1e-6, end.timestamp() + 1e-6
         self._starts: list[float] = []
         self._ends: list[float] = []
         self._before: list[float] = []  # open seconds before each stretch
@@ -37,3 +39,9 @@ class OpenTimeIndex:
         if not (self.start <= start <= self.end and self.start <= end <= self.end):
             raise ValueError("outside the span of the index")
         return self._open_until(end.timestamp()) - self._open_until(start.timestamp())
+
+    def timestamps_between(self, start: float, end: float) -> float:
+        """``seconds_between`` for epoch seconds (negative when ``end`` is before ``start``)."""
+        if not (self._low <= min(start, end) and max(start, end) <= self._high):
+            raise ValueError("outside the span of the index")
+        return self._open_until(end) - self._open_until(start)

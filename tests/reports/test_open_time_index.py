@@ -30,6 +30,9 @@ moments = st.integers(min_value=0, max_value=int((END - START).total_seconds()))
 @given(a=moments, b=moments)
 def test_index_equals_open_time_between(a, b):
     a, b = min(a, b), max(a, b)
+    expected = open_time_between(HOURS, a, b).total_seconds()
+    assert INDEX.timestamps_between(a.timestamp(), b.timestamp()) == pytest.approx(expected, abs=1e-3)
+    assert INDEX.timestamps_between(b.timestamp(), a.timestamp()) == pytest.approx(-expected, abs=1e-3)
     assert INDEX.seconds_between(a, b) == pytest.approx(
         open_time_between(HOURS, a, b).total_seconds(), abs=1e-3
     )
