@@ -160,3 +160,13 @@ def test_filters_by_tier_priority_and_channel(month):
     assert [(r["tier"], r["opened"]) for r in channel.totals] == [("Silver", 5)]
     one_week = report_build(filters=ReportFilters(since=SINCE, until=SINCE.replace(day=11)), now=NOW)
     assert {r["tier"]: r["opened"] for r in one_week.totals} == {"Gold": 2, "Silver": 2}
+
+
+def test_breached_is_the_admin_filters_and_metrics_definition(month):
+    from escalation.breach import breached_q
+    from tickets.models import Ticket
+
+    report = report_build(filters=ReportFilters(since=SINCE, until=UNTIL), now=NOW)
+    for row in report.totals:
+        in_range = Ticket.objects.filter(channel__tier__name=row["tier"]).exclude(helpdesk_ticket_id="S6")
+        assert row["breached"] == in_range.filter(breached_q(NOW)).count()

@@ -83,3 +83,23 @@ def test_channels_are_independent_and_disabled_ones_get_nothing(gold_digest, fak
 def test_registered_as_a_periodic_job():
     [job] = schedules()
     assert job.task == "reports.tasks.digests_send_due" and job.every_seconds <= 900
+
+
+def test_a_beat_that_loses_the_race_for_the_week_posts_nothing(gold_digest, fake_slack, monkeypatch):
+    """Two beats at once: both see no digest for the week; the one whose row is second writes nothing."""
+    from reports import digest as digest_module
+
+    real_text = digest_module.digest_text
+
+    def other_beat_records_first(digest, **kwargs):
+        text = real_text(digest, **kwargs)
+        DigestSent.objects.create(
+            digest=digest, week_start=kwargs["week_start"], outbox_key="digest:other-beat"
+        )
+        return text
+
+    monkeypatch.setattr(digest_module, "digest_text", other_beat_records_first)
+    run = digests_send_due(now=MONDAY_NINE)
+    assert run.recorded == 0
+    assert fake_slack.posts("CLEADS") == []
+    assert DigestSent.objects.filter(digest=gold_digest).count() == 1
