@@ -5,8 +5,7 @@ from django.urls import include, path
 admin.site.site_header = "SLA Buddy"
 admin.site.site_title = "SLA Buddy"
 admin.site.index_title = "Tickets, escalations and shifts"
-# The index adds an "Insight" box linking the reports (reports/templates/reports/admin_index.html).
-admin.site.index_template = "reports/admin_index.html"
+admin.site.index_template = "reports/admin_index.html"  # the index links the reports area
 
 urlpatterns = [
     path("", include("ops.urls")),

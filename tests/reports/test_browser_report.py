@@ -44,7 +44,7 @@ def test_report_page_from_the_admin_index(live_server, month_and_lead, browser):
     page.click("input[type=submit]")
     page.wait_for_selector("#site-name")
 
-    page.click("#sb-insight >> text=SLA report")
+    page.click("#sla-report-link")
     page.wait_for_selector("#sb-report")
     page.fill("#id_since", "2026-10-05")
     page.fill("#id_until", "2026-11-01")
