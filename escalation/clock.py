@@ -178,6 +178,12 @@ def open_time_between(hours: OpenHours, start: datetime, end: datetime) -> timed
     return timedelta(microseconds=total)
 
 
+def open_stretches(hours: OpenHours, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The open stretches [a, b) within [start, end), in order: what ``open_time_between`` sums
+    (reports measure many tickets against one list instead of walking the hours for each)."""
+    return [(_at(a), _at(b)) for a, b in _segments(hours, _us(start), _us(end))]
+
+
 def next_opening(hours: OpenHours, at: datetime) -> datetime:
     return open_time_add(hours, at, timedelta(0))
 

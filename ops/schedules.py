@@ -11,9 +11,10 @@ from base.schedules import Schedule
 from calendars import schedules as calendar_schedules
 from escalation import schedules as escalation_schedules
 from ops import heartbeat
+from reports import schedules as report_schedules
 from slackbot import schedules as slack_schedules
 
-SCHEDULE_SOURCES = (slack_schedules, escalation_schedules, calendar_schedules, heartbeat)
+SCHEDULE_SOURCES = (slack_schedules, escalation_schedules, calendar_schedules, report_schedules, heartbeat)
 
 
 def default_schedules() -> list[Schedule]:

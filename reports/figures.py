@@ -1,0 +1,775 @@
+"""The SLA report's figures: one implementation for the report page, its CSVs, ``sla_report`` and the
+weekly digest.
+
+Scope: the tickets OPENED in [since, until] (whole local days of each tier's time zone), filtered by
+tier, priority and channel. Every figure of a ticket (its response, its levels, snoozes, pauses,
+next-response cycles) is counted in the week the ticket opened, Monday-based in the tier's zone.
+
+Definitions are the engine's (and ``/metrics``' and the admin's Breached filter):
+- answered: the ticket's first response (``Ticket.responded_at``); met: it came at or before the
+  ticket's breach time (``TicketSla.breach_at``), i.e. not breached by ``escalation.breach.breached_q``.
+  Attainment = met / answered, over answered tickets that have a target. Tickets closed without a
+  reply (their first cycle closed, no response) and tickets still open are counted apart.
+- time to first response: wall time ``responded_at - opened_at`` over every answered ticket, and the
+  same on the policy's clock (``escalation.planning.ticket_armed_clock``: the clock and hours the
+  ticket was armed with, the code arming uses). Percentiles are ``percentile_cont`` (interpolated).
+- next-response attainment: next-response cycles (``TicketCycle`` kind next) answered at or before
+  their own breach time, over those answered with a target.
+- levels fired / failed: ``Escalation`` rows in state fired / failed, per level, every cycle.
+- snoozes: applied ``SnoozeRequest`` rows; pauses: ``TicketPause`` rows.
+- pages per engineer: each engineer a fired level mentioned (``Escalation.notified``); outside
+  business hours: the level fired when the tier's hours (``tickets.tier_hours``, ``clock.open_at``)
+  were closed. A tier without business hours is always open, so none of its pages are outside.
+
+Counting is done by the database (grouped COUNTs; ``percentile_cont`` on PostgreSQL). What SQL cannot
+do is done in Python, on as few rows as possible: a business clock's open time between two moments
+(only for groups that hold business-clock tickets), interpolated percentiles on SQLite (the
+development database), and whether a page fell outside hours.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db import connection, transaction
+from django.db.models import (
+    Aggregate,
+    BooleanField,
+    Count,
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    FilteredRelation,
+    FloatField,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, TruncWeek
+
+from escalation.breach import breached_q
+from escalation.clock import BusinessClock, ClockKind, open_at
+from escalation.models import CycleKind, Escalation, SnoozeRequest, TicketCycle, TicketPause, TicketSla
+from escalation.planning import ticket_armed_clock
+from escalation.transitions import EscalationState
+from reports.open_time import OpenTimeIndex
+from tickets.models import Ticket, Tier
+from tickets.tier_hours import tier_open_hours
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# Time to first response buckets (upper bounds, seconds) for its distribution chart.
+TTFR_BUCKETS = (600, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 24 * 3600)
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    since: date
+    until: date  # inclusive
+    tier: str = ""  # tier name; blank: every tier
+    priority: str = ""
+    channel: str = ""  # Slack channel id (C…) or name (#support-acme); blank: every channel
+
+    def __post_init__(self):
+        if self.until < self.since:
+            raise ValueError("until is before since")
+
+
+@dataclass
+class Report:
+    filters: dict
+    generated_at: str
+    totals: list[dict] = field(default_factory=list)  # one row per tier, the whole range
+    weeks: list[dict] = field(default_factory=list)  # one row per tier and week
+    levels: list[dict] = field(default_factory=list)  # tier, week, level: fired, failed
+    engineers: list[dict] = field(default_factory=list)  # engineer: pages, outside hours
+    heatmap: list[dict] = field(default_factory=list)  # tier, weekday, hour: tickets opened
+    ttfr_distribution: list[dict] = field(default_factory=list)  # tier, bucket: tickets
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+SECTIONS = ("totals", "weeks", "levels", "engineers", "heatmap", "ttfr_distribution")
+FIGURE_COLUMNS = (
+    "opened",
+    "answered",
+    "met",
+    "attainment",
+    "closed_without_reply",
+    "still_open",
+    "breached",
+    "ttfr_wall_p50_s",
+    "ttfr_wall_p90_s",
+    "ttfr_clock_p50_s",
+    "ttfr_clock_p90_s",
+    "next_cycles",
+    "next_answered",
+    "next_met",
+    "next_attainment",
+    "levels_fired",
+    "levels_failed",
+    "snoozes",
+    "pauses",
+)
+
+
+# --- SQL pieces ----------------------------------------------------------------------------------
+
+
+class Seconds(Func):
+    """Seconds between two datetimes, as a float (NULL when either is NULL)."""
+
+    output_field = FloatField()
+
+    def __init__(self, end, start, **extra):
+        super().__init__(end, start, **extra)
+
+    def as_sql(self, compiler, conn, **extra):  # pragma: no cover - vendor dispatch below
+        raise NotImplementedError(conn.vendor)
+
+    def as_postgresql(self, compiler, conn, **extra):
+        return self.as_sql_template(compiler, conn, "EXTRACT(EPOCH FROM (%(expressions)s))", " - ")
+
+    def as_sqlite(self, compiler, conn, **extra):
+        # julianday is a float of days: rounded to the millisecond so that 30 min is 1800.0, not 1799.99
+        return self.as_sql_template(
+            compiler, conn, "ROUND((julianday(%(expressions)s)) * 86400.0, 3)", ") - julianday("
+        )
+
+    def as_sql_template(self, compiler, conn, template, joiner):
+        return Func.as_sql(self, compiler, conn, template=template, arg_joiner=joiner)
+
+
+class Epoch(Func):
+    """A datetime as seconds since 1970 (a float), so that many rows need no datetime each."""
+
+    output_field = FloatField()
+
+    def as_sql(self, compiler, conn, **extra):  # pragma: no cover - vendor dispatch below
+        raise NotImplementedError(conn.vendor)
+
+    def as_postgresql(self, compiler, conn, **extra):
+        return Func.as_sql(self, compiler, conn, template="EXTRACT(EPOCH FROM %(expressions)s)::float")
+
+    def as_sqlite(self, compiler, conn, **extra):
+        return Func.as_sql(
+            self, compiler, conn, template="ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3)"
+        )
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's interpolated percentile of an expression over the group (NULLs ignored)."""
+
+    function = "percentile_cont"
+    output_field = FloatField()
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+    def __init__(self, expression, *, fraction: float, **extra):
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Interpolated percentile of sorted values: the same as PostgreSQL's ``percentile_cont``."""
+    if not values:
+        return None
+    k = (len(values) - 1) * fraction
+    low, high = math.floor(k), math.ceil(k)
+    return values[low] + (values[high] - values[low]) * (k - low)
+
+
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# --- scope ---------------------------------------------------------------------------------------
+
+
+def report_tiers(filters: ReportFilters) -> list[Tier]:
+    tiers = Tier.objects.order_by("name")
+    return list(tiers.filter(name=filters.tier) if filters.tier else tiers)
+
+
+def tier_range(tier: Tier, filters: ReportFilters) -> tuple[datetime, datetime]:
+    """[start, end) of the filter's days in the tier's time zone, in UTC."""
+    zone = tier.zone
+    start = datetime.combine(filters.since, time(0), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(filters.until + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    return start, end
+
+
+def tier_scope(tier: Tier, filters: ReportFilters, *, prefix: str = "") -> Q:
+    """The report's tickets in one tier, as a condition on Ticket (``prefix`` "ticket__": on a row
+    of the ticket, such as a level, so that it is one join and not a subquery)."""
+    start, end = tier_range(tier, filters)
+    p = prefix
+    scope = Q(**{f"{p}channel__tier": tier, f"{p}opened_at__gte": start, f"{p}opened_at__lt": end})
+    if filters.priority:
+        scope &= Q(**{f"{p}priority": filters.priority})
+    if filters.channel:
+        name = filters.channel.lstrip("#")
+        scope &= Q(**{f"{p}channel__slack_channel_id": filters.channel}) | Q(**{f"{p}channel__name": name})
+    return scope
+
+
+def tier_tickets(tier: Tier, filters: ReportFilters) -> QuerySet[Ticket]:
+    """The tickets of the report in one tier."""
+    return Ticket.objects.filter(tier_scope(tier, filters))
+
+
+def _week(tier: Tier, field_name: str = "opened_at") -> TruncWeek:
+    return TruncWeek(field_name, tzinfo=tier.zone)
+
+
+def _week_key(value) -> str:
+    return value.date().isoformat() if isinstance(value, datetime) else str(value)
+
+
+# --- per tier (and week) figures -----------------------------------------------------------------
+
+
+def _first_cycle_closed() -> Subquery:
+    return Subquery(TicketCycle.objects.filter(ticket=OuterRef("pk"), number=1).values("closed_at")[:1])
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _first_cycle(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """Join each ticket's first response cycle as ``first_cycle`` (a LEFT JOIN, not a subquery per row)."""
+    return tickets.annotate(first_cycle=FilteredRelation("cycles", condition=Q(cycles__number=1)))
+
+
+def breached_by_join(now: datetime) -> Q:
+    """``escalation.breach.breached_q`` over a ``_first_cycle`` join: the breach time passed before the
+    first response, the close without one, the wait on the customer it is in, or now. The same
+    condition; over 100,000 tickets a join is many times cheaper than an EXISTS per ticket (the
+    tests check that both count the same tickets)."""
+    deadline = Coalesce(
+        "responded_at", "first_cycle__closed_at", "waiting_since", Value(now, output_field=DateTimeField())
+    )
+    return Q(sla__breach_at__lt=deadline)
+
+
+def _ticket_counts(tickets: QuerySet[Ticket], group: dict, *, now: datetime) -> dict[str, dict]:
+    """Opened, answered, met, closed without reply, still open, breached per group key."""
+    has_sla = Q(sla__isnull=False)
+    unanswered = Q(responded_at__isnull=True) & has_sla
+    rows = (
+        _first_cycle(tickets)
+        .annotate(**group)
+        .values(*group)
+        .annotate(
+            opened=Count("id"),
+            answered=Count("id", filter=Q(responded_at__isnull=False, sla__breach_at__isnull=False)),
+            met=Count("id", filter=Q(responded_at__isnull=False, sla__breach_at__gte=F("responded_at"))),
+            closed_without_reply=Count("id", filter=unanswered & Q(first_cycle__closed_at__isnull=False)),
+            still_open=Count("id", filter=unanswered & Q(first_cycle__closed_at__isnull=True)),
+            breached=Count("id", filter=breached_by_join(now)),
+            **(
+                {
+                    "wall_p50": PercentileCont(Seconds(F("responded_at"), F("opened_at")), fraction=0.5),
+                    "wall_p90": PercentileCont(Seconds(F("responded_at"), F("opened_at")), fraction=0.9),
+                }
+                if _postgres()
+                else {}
+            ),
+        )
+        .order_by()
+    )
+    return {_key(row, group): row for row in rows}
+
+
+def _key(row: dict, group: dict) -> str:
+    return _week_key(row["week"])
+
+
+def _business_seconds(answered: QuerySet[Ticket], group: dict) -> dict[str, list[float]]:
+    """Open seconds from opening to first response of the business-clock tickets, per group key.
+
+    Tickets armed with the same hours share one clock (``ticket_armed_clock``) and one index of its
+    open stretches over the span they need; the JSON of the hours is read once per distinct value,
+    and the moments are read as epoch seconds (no datetime per row)."""
+    business = answered.filter(sla__clock=ClockKind.BUSINESS, sla__hours__isnull=False)
+    found: dict[str, list[float]] = defaultdict(list)
+    for hours in business.values_list("sla__hours", flat=True).distinct().order_by():
+        clock = ticket_armed_clock(TicketSla(clock=ClockKind.BUSINESS, hours=hours))
+        rows = list(
+            business.filter(sla__hours=hours)
+            .annotate(opened=Epoch("opened_at"), responded=Epoch("responded_at"), **group)
+            .values_list("week", "opened", "responded")
+        )
+        if not rows:
+            continue
+        if not isinstance(clock, BusinessClock):  # hours that are always open: the calendar
+            for week, opened, responded in rows:
+                found[_week_key(week)].append(responded - opened)
+            continue
+        low = min(min(r[1] for r in rows), min(r[2] for r in rows))
+        high = max(max(r[1] for r in rows), max(r[2] for r in rows))
+        index = OpenTimeIndex(
+            clock.hours, start=datetime.fromtimestamp(low, UTC), end=datetime.fromtimestamp(high, UTC)
+        )
+        keys: dict = {}
+        for week, opened, responded in rows:
+            key = keys.get(week) or keys.setdefault(week, _week_key(week))
+            found[key].append(index.timestamps_between(opened, responded))
+    return found
+
+
+def _ttfr(tickets: QuerySet[Ticket], group: dict) -> dict[str, dict]:
+    """Time to first response p50/p90, on the wall and on the policy's clock, per week and for ``ALL``.
+
+    On PostgreSQL the wall percentiles come with the counts, and a group without business-clock tickets
+    needs nothing more (its policy clock IS the wall clock). Elsewhere the seconds are read here."""
+    answered = tickets.filter(responded_at__isnull=False)
+    business = _business_seconds(answered, group)
+    if not business and _postgres():
+        return {}
+    walls: dict[str, list[float]] = defaultdict(list)
+    calendars: dict[str, list[float]] = defaultdict(list)
+    waited = Seconds(F("responded_at"), F("opened_at"))
+    on_business = ExpressionWrapper(
+        Q(sla__clock=ClockKind.BUSINESS, sla__hours__isnull=False), output_field=BooleanField()
+    )
+    rows = answered.annotate(waited=waited, on_business=on_business, **group).values_list(
+        "week", "waited", "on_business"
+    )
+    for week, seconds, is_business in rows.iterator(chunk_size=5000):
+        key = _week_key(week)
+        walls[key].append(seconds)
+        if not is_business:
+            calendars[key].append(seconds)
+    clocks = {key: calendars[key] + business.get(key, []) for key in walls}
+    walls[ALL] = [v for key in list(walls) for v in walls[key]]
+    clocks[ALL] = [v for key in list(clocks) for v in clocks[key]]
+    out: dict[str, dict] = {}
+    for key in walls:
+        wall, on_clock = sorted(walls[key]), sorted(clocks[key])
+        out[key] = {
+            "wall_p50": percentile(wall, 0.5),
+            "wall_p90": percentile(wall, 0.9),
+            "clock_p50": percentile(on_clock, 0.5),
+            "clock_p90": percentile(on_clock, 0.9),
+        }
+    return out
+
+
+def _counts_by(queryset: QuerySet, group: dict, **aggregates) -> dict[str, dict]:
+    rows = queryset.annotate(**group).values(*group).annotate(**aggregates).order_by()
+    return {_key(row, group): row for row in rows}
+
+
+ALL = "all"
+_SUMMED = ("opened", "answered", "met", "closed_without_reply", "still_open", "breached")
+
+
+def _tier_figures(
+    tier: Tier, filters: ReportFilters, *, levels: list[dict], now: datetime
+) -> tuple[dict | None, list[dict]]:
+    """The tier's row for the whole range and its rows per week. Each figure is one grouped query
+    per week; the range's counts are their sums (only percentiles need the range's own query)."""
+    tickets = tier_tickets(tier, filters)
+    group = {"week": _week(tier)}
+    ticket_group = {"week": _week(tier, "ticket__opened_at")}
+    scope = tier_scope(tier, filters, prefix="ticket__")
+    counts = {k: c for k, c in _ticket_counts(tickets, group, now=now).items() if c["opened"]}
+    if not counts:
+        return None, []  # a tier without tickets in the range has no rows
+    counts[ALL] = {name: sum(c[name] for c in counts.values()) for name in _SUMMED}
+    if _postgres():
+        waited = Seconds(F("responded_at"), F("opened_at"))
+        counts[ALL].update(
+            tickets.aggregate(
+                wall_p50=PercentileCont(waited, fraction=0.5), wall_p90=PercentileCont(waited, fraction=0.9)
+            )
+        )
+    ttfr = _ttfr(tickets, group)
+    nexts = _counts_by(
+        TicketCycle.objects.filter(scope, kind=CycleKind.NEXT),
+        ticket_group,
+        cycles=Count("id"),
+        answered=Count("id", filter=Q(responded_at__isnull=False, breach_at__isnull=False)),
+        met=Count("id", filter=Q(responded_at__isnull=False, breach_at__gte=F("responded_at"))),
+    )
+    snoozes = _counts_by(SnoozeRequest.objects.filter(scope, applied=True), ticket_group, n=Count("id"))
+    pauses = _counts_by(TicketPause.objects.filter(scope), ticket_group, n=Count("id"))
+    fired: dict[str, dict[str, int]] = defaultdict(lambda: {"fired": 0, "failed": 0})
+    for row in levels:  # this tier's rows of _tier_levels
+        for key in (row["week"], ALL):
+            fired[key]["fired"] += row["fired"]
+            fired[key]["failed"] += row["failed"]
+    for table in (nexts, snoozes, pauses):
+        table[ALL] = {
+            name: sum(r[name] for r in table.values())
+            for name in ("cycles", "answered", "met", "n")
+            if any(name in r for r in table.values())
+        }
+    rows = []
+    for key in sorted(counts):
+        c = counts[key]
+        t = ttfr.get(key) or {}
+        wall_p50 = c.get("wall_p50") if _postgres() else t.get("wall_p50")
+        wall_p90 = c.get("wall_p90") if _postgres() else t.get("wall_p90")
+        n = nexts.get(key) or {}
+        row = {"tier": tier.name}
+        if key != ALL:
+            row["week"] = key
+        row.update(
+            {
+                "opened": c["opened"],
+                "answered": c["answered"],
+                "met": c["met"],
+                "attainment": _ratio(c["met"], c["answered"]),
+                "closed_without_reply": c["closed_without_reply"],
+                "still_open": c["still_open"],
+                "breached": c["breached"],
+                "ttfr_wall_p50_s": _round(wall_p50),
+                "ttfr_wall_p90_s": _round(wall_p90),
+                "ttfr_clock_p50_s": _round(t["clock_p50"] if t else wall_p50),
+                "ttfr_clock_p90_s": _round(t["clock_p90"] if t else wall_p90),
+                "next_cycles": n.get("cycles", 0),
+                "next_answered": n.get("answered", 0),
+                "next_met": n.get("met", 0),
+                "next_attainment": _ratio(n.get("met", 0), n.get("answered", 0)),
+                "levels_fired": fired[key]["fired"],
+                "levels_failed": fired[key]["failed"],
+                "snoozes": (snoozes.get(key) or {}).get("n", 0),
+                "pauses": (pauses.get(key) or {}).get("n", 0),
+            }
+        )
+        rows.append(row)
+    total = rows.pop(next(i for i, r in enumerate(rows) if "week" not in r))
+    return total, rows
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 1)
+
+
+def _tier_levels(tier: Tier, filters: ReportFilters) -> list[dict]:
+    rows = (
+        Escalation.objects.filter(tier_scope(tier, filters, prefix="ticket__"))
+        .annotate(week=_week(tier, "ticket__opened_at"))
+        .values("week", "level")
+        .annotate(
+            fired=Count("id", filter=Q(state=EscalationState.FIRED)),
+            failed=Count("id", filter=Q(state=EscalationState.FAILED)),
+        )
+        .order_by("week", "level")
+    )
+    return [
+        {
+            "tier": tier.name,
+            "week": _week_key(r["week"]),
+            "level": r["level"],
+            "fired": r["fired"],
+            "failed": r["failed"],
+        }
+        for r in rows
+    ]
+
+
+def _tier_heatmap(tier: Tier, filters: ReportFilters) -> list[dict]:
+    zone = tier.zone
+    rows = (
+        tier_tickets(tier, filters)
+        .annotate(
+            weekday=ExtractIsoWeekDay("opened_at", tzinfo=zone), hour=ExtractHour("opened_at", tzinfo=zone)
+        )
+        .values("weekday", "hour")
+        .annotate(n=Count("id"))
+        .order_by("weekday", "hour")
+    )
+    return [
+        {"tier": tier.name, "weekday": WEEKDAYS[r["weekday"] - 1], "hour": r["hour"], "tickets": r["n"]}
+        for r in rows
+    ]
+
+
+def ttfr_bucket_labels() -> list[str]:
+    labels, low = [], 0
+    for high in TTFR_BUCKETS:
+        labels.append(f"{_span(low)}-{_span(high)}")
+        low = high
+    return [*labels, f">{_span(low)}"]
+
+
+def _span(seconds: int) -> str:
+    return f"{seconds // 3600}h" if seconds >= 3600 else f"{seconds // 60}m"
+
+
+def _tier_ttfr_distribution(tier: Tier, filters: ReportFilters) -> list[dict]:
+    waited = Seconds(F("responded_at"), F("opened_at"))
+    bounds = (0, *TTFR_BUCKETS, None)
+    aggregates = {}
+    for i in range(len(bounds) - 1):
+        low, high = bounds[i], bounds[i + 1]
+        condition = Q(waited__gte=low) if i else Q(waited__isnull=False)
+        if high is not None:
+            condition &= Q(waited__lt=high)
+        aggregates[f"b{i}"] = Count("id", filter=condition)
+    counts = (
+        tier_tickets(tier, filters)
+        .filter(responded_at__isnull=False)
+        .annotate(waited=waited)
+        .aggregate(**aggregates)
+    )
+    labels = ttfr_bucket_labels()
+    if not any(counts.values()):
+        return []  # nobody answered in this tier: no distribution
+    return [{"tier": tier.name, "bucket": labels[i], "tickets": counts[f"b{i}"]} for i in range(len(labels))]
+
+
+# --- pages per engineer --------------------------------------------------------------------------
+
+# Mentions of engineers in fired levels, counted by engineer and by the minute they fired (whether a
+# minute is in business hours is the clock's ``open_at``, in Python, once per distinct minute).
+_MENTIONS_SQL = {
+    "postgresql": (
+        "SELECT e.elem->>'slack_user_id', MAX(e.elem->>'name'), {minute}, COUNT(*) "
+        "FROM ({fired}) esc CROSS JOIN LATERAL jsonb_array_elements(esc.notified) AS e(elem) "
+        "WHERE e.elem->>'slack_user_id' IS NOT NULL GROUP BY 1, 3"
+    ),
+    "sqlite": (
+        "SELECT json_extract(j.value, '$.slack_user_id'), MAX(json_extract(j.value, '$.name')), {minute}, "
+        "COUNT(*) FROM ({fired}) esc, json_each(esc.notified) j "
+        "WHERE json_extract(j.value, '$.slack_user_id') IS NOT NULL GROUP BY 1, 3"
+    ),
+}
+_MINUTE_SQL = {  # the minute a level fired, as minutes since 1970 (an integer groups cheaply)
+    "postgresql": "(floor(EXTRACT(EPOCH FROM esc.fired_at) / 60))::bigint",
+    "sqlite": "(CAST(strftime('%%s', esc.fired_at) AS INTEGER) / 60)",  # %% : Django's placeholder escape
+}
+
+
+def _tier_pages(tier: Tier, filters: ReportFilters) -> dict[tuple[str, str], list[int]]:
+    """(slack id, name) -> [pages, pages outside business hours] of fired levels in this tier."""
+    fired = Escalation.objects.filter(
+        tier_scope(tier, filters, prefix="ticket__"),
+        state=EscalationState.FIRED,
+        fired_at__isnull=False,
+    )
+    start, _ = tier_range(tier, filters)
+    hours = tier_open_hours(tier, around=start)
+    by_minute = not hours.around_the_clock  # always open: no need to know when
+    fired_sql, params = fired.values("notified", "fired_at").query.sql_with_params()
+    minute = _MINUTE_SQL[connection.vendor] if by_minute else "NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(_MENTIONS_SQL[connection.vendor].format(fired=fired_sql, minute=minute), params)
+        mentions = cursor.fetchall()
+    found: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    is_open: dict[str, bool] = {}
+    names: dict[str, str] = {}
+    for slack_id, name, at, n in mentions:
+        names[slack_id] = name or names.get(slack_id) or slack_id
+        counts = found[slack_id]
+        counts[0] += n
+        if by_minute:
+            if at not in is_open:
+                is_open[at] = open_at(hours, datetime.fromtimestamp(int(at) * 60, UTC))
+            counts[1] += 0 if is_open[at] else n
+    return {(slack_id, names[slack_id]): counts for slack_id, counts in found.items()}
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def _report_tier(report: Report, tier: Tier, filters: ReportFilters, *, pages: dict, now: datetime) -> None:
+    levels = _tier_levels(tier, filters)
+    total, weeks = _tier_figures(tier, filters, levels=levels, now=now)
+    if total is None:
+        return
+    report.totals.append(total)
+    report.weeks += weeks
+    report.levels += levels
+    report.heatmap += _tier_heatmap(tier, filters)
+    report.ttfr_distribution += _tier_ttfr_distribution(tier, filters)
+    for who, (n, outside) in _tier_pages(tier, filters).items():
+        pages[who][0] += n
+        pages[who][1] += outside
+
+
+def report_build(*, filters: ReportFilters, now: datetime | None = None) -> Report:
+    """Every figure of the report (all sections), for the page, the CSVs, the command and the digest."""
+    now = now or datetime.now(UTC)
+    report = Report(
+        filters={
+            "since": filters.since.isoformat(),
+            "until": filters.until.isoformat(),
+            "tier": filters.tier,
+            "priority": filters.priority,
+            "channel": filters.channel,
+        },
+        generated_at=now.isoformat(),
+    )
+    pages: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    with transaction.atomic():
+        if _postgres():
+            # Grouping 100,000s of rows: let sorts and hashes stay in memory for this report only.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+        for tier in report_tiers(filters):
+            _report_tier(report, tier, filters, pages=pages, now=now)
+    report.engineers = [
+        {"engineer": name, "slack_user_id": slack_id, "pages": n, "outside_business_hours": outside}
+        for (slack_id, name), (n, outside) in sorted(
+            pages.items(), key=lambda item: (-item[1][0], item[0][1])
+        )
+    ]
+    return report
+
+
+# --- per ticket ----------------------------------------------------------------------------------
+
+TICKET_COLUMNS = (
+    "ticket_id",
+    "helpdesk_ticket_id",
+    "channel",
+    "tier",
+    "priority",
+    "opened_at",
+    "breach_at",
+    "first_response_at",
+    "response_path",
+    "closed_without_reply_at",
+    "breached",
+    "levels_fired",
+    "cycles",
+)
+
+
+def _count_of(model, **where) -> Coalesce:
+    counted = (
+        model.objects.filter(ticket=OuterRef("pk"), **where)
+        .order_by()
+        .values("ticket")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def report_ticket_rows(*, filters: ReportFilters, now: datetime | None = None) -> Iterator[dict]:
+    """One row per ticket of the report (streamed): the rows behind every ticket figure."""
+    now = now or datetime.now(UTC)
+    for tier in report_tiers(filters):
+        rows = (
+            tier_tickets(tier, filters)
+            .annotate(
+                first_closed=_first_cycle_closed(),
+                is_breached=breached_q(now),
+                fired=_count_of(Escalation, state=EscalationState.FIRED),
+                cycle_count=_count_of(TicketCycle),
+            )
+            .order_by("opened_at", "pk")
+            .values_list(
+                "pk",
+                "helpdesk_ticket_id",
+                "channel__name",
+                "priority",
+                "opened_at",
+                "sla__breach_at",
+                "responded_at",
+                "response_path",
+                "first_closed",
+                "is_breached",
+                "fired",
+                "cycle_count",
+            )
+        )
+        for (
+            pk,
+            ref,
+            channel,
+            priority,
+            opened,
+            breach,
+            responded,
+            path,
+            closed,
+            breached,
+            fired,
+            cycles,
+        ) in rows.iterator(chunk_size=2000):
+            yield {
+                "ticket_id": pk,
+                "helpdesk_ticket_id": ref,
+                "channel": channel,
+                "tier": tier.name,
+                "priority": priority,
+                "opened_at": _iso(opened),
+                "breach_at": _iso(breach),
+                "first_response_at": _iso(responded),
+                "response_path": path,
+                "closed_without_reply_at": _iso(closed) if responded is None else "",
+                "breached": bool(breached),
+                "levels_fired": fired,
+                "cycles": cycles,
+            }
+
+
+def _iso(value: datetime | None) -> str:
+    return value.astimezone(UTC).isoformat() if value else ""
+
+
+def rows_for(report: Report, section: str) -> list[dict]:
+    if section not in SECTIONS:
+        raise ValueError(f"unknown section {section!r}: one of {', '.join(SECTIONS)}")
+    return getattr(report, section)
+
+
+def columns_for(rows: Iterable[dict]) -> list[str]:
+    for row in rows:
+        return list(row)
+    return []
+
+
+# --- worst breaches (the weekly digest) ----------------------------------------------------------
+
+
+def worst_breaches(*, filters: ReportFilters, now: datetime, limit: int = 5) -> list[dict]:
+    """The breached tickets of the report (``breached_q``), latest first: by how long after its breach
+    time the ticket was answered (or closed, or began waiting, or is still unanswered now)."""
+    deadline = Coalesce(
+        "responded_at", "first_closed", "waiting_since", Value(now, output_field=DateTimeField())
+    )
+    found: list[dict] = []
+    for tier in report_tiers(filters):
+        rows = (
+            tier_tickets(tier, filters)
+            .filter(breached_q(now))
+            .annotate(first_closed=_first_cycle_closed())
+            .annotate(late=ExpressionWrapper(deadline - F("sla__breach_at"), output_field=DurationField()))
+            .order_by("-late", "pk")
+            .values(
+                "pk", "helpdesk_ticket_id", "channel__slack_channel_id", "slack_ts", "late", "responded_at"
+            )[:limit]
+        )
+        found += [
+            {
+                "tier": tier.name,
+                "ticket_id": row["pk"],
+                "helpdesk_ticket_id": row["helpdesk_ticket_id"],
+                "channel": row["channel__slack_channel_id"],
+                "slack_ts": row["slack_ts"],
+                "late_s": _late_seconds(row["late"]),
+                "answered": row["responded_at"] is not None,
+            }
+            for row in rows
+        ]
+    return sorted(found, key=lambda r: (-r["late_s"], r["ticket_id"]))[:limit]
+
+
+def _late_seconds(value) -> float:
+    # SQLite returns microseconds as an int for a computed duration; PostgreSQL a timedelta.
+    return value.total_seconds() if isinstance(value, timedelta) else float(value or 0) / 1e6
