@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, skip_without_chromium
+from tests.support.browser import ARTIFACTS, admin_logged_in, chromium_launched, skip_without_chromium
 
 skip_without_chromium()
 
@@ -20,18 +20,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture
 def browser():
-    """Request it AFTER the fixtures that write rows: ORM calls made while Playwright's
-    sync API runs happen in another context (greenlet) and would leave a database
-    connection open that Django never closes."""
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    """Requested after the fixtures that write rows (see chromium_launched)."""
+    with chromium_launched() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -99,11 +90,7 @@ def ticket_with_history(transactional_db, django_user_model):
 
 def test_admin_login_open_a_ticket_and_read_its_timeline(live_server, ticket_with_history, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "lead")
-    page.fill("#id_password", "browser-test-pw-1")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    admin_logged_in(page, live_server.url, username="lead", password="browser-test-pw-1")
 
     page.goto(f"{live_server.url}/admin/tickets/ticket/?breached=yes")
     page.click("text=Ticket #7001")

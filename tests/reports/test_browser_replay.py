@@ -8,7 +8,7 @@ import pytest
 
 from ops.sla_config.exporting import config_dump, config_export
 from tests.reports.conftest import END
-from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, skip_without_chromium
+from tests.support.browser import ARTIFACTS, admin_logged_in, chromium_launched, skip_without_chromium
 from tests.support.times import T0
 
 skip_without_chromium()
@@ -33,25 +33,14 @@ def stricter(history):
 
 @pytest.fixture
 def browser():
-    """Requested after the fixtures that write rows (see tests/operations/test_browser_admin.py)."""
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional, only for browser tests
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    """Requested after the fixtures that write rows (see chromium_launched)."""
+    with chromium_launched() as launched:
+        yield launched
 
 
 def test_replay_a_stricter_ladder_from_the_admin_index(live_server, lead, stricter, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "lead")
-    page.fill("#id_password", "browser-test-pw-1")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    admin_logged_in(page, live_server.url, username="lead", password="browser-test-pw-1")
     page.click("#replay-link")
     page.wait_for_selector("#replay-form")
 

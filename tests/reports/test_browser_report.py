@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, skip_without_chromium
+from tests.support.browser import ARTIFACTS, admin_logged_in, chromium_launched, skip_without_chromium
 
 skip_without_chromium()
 
@@ -22,27 +22,16 @@ def month_and_lead(transactional_db, django_user_model):
 
 @pytest.fixture
 def browser():
-    """Request it AFTER the fixtures that write rows (see tests/operations/test_browser_admin.py)."""
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    """Requested after the fixtures that write rows (see chromium_launched)."""
+    with chromium_launched() as launched:
+        yield launched
 
 
 def test_report_page_from_the_admin_index(live_server, month_and_lead, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     outside = []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(live_server.url) else None)
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "lead")
-    page.fill("#id_password", "browser-test-pw-1")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    admin_logged_in(page, live_server.url, username="lead", password="browser-test-pw-1")
 
     page.click("#sla-report-link")
     page.wait_for_selector("#sb-report")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,3 +30,28 @@ def skip_without_chromium() -> None:
             f"browser tests skipped: {CHROMIUM} is missing (apt-get install chromium)",
             allow_module_level=True,
         )
+
+
+@contextmanager
+def chromium_launched() -> Iterator:
+    """Debian's Chromium under Playwright. Use it in a fixture requested AFTER the fixtures that
+    write rows: ORM calls made while Playwright's sync API runs happen in another context
+    (greenlet) and would leave a database connection open that Django never closes."""
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional, only for browser tests
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def admin_logged_in(page, base_url: str, *, username: str, password: str) -> None:
+    """Log in through the admin's own login form and wait for the admin index."""
+    page.goto(f"{base_url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
