@@ -6,6 +6,7 @@ offline and behind a proxy. Every text is escaped; every chart has a <title> for
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -34,6 +35,14 @@ def _frame(title: str, body: list[str], *, width: int = WIDTH, height: int = HEI
         + "".join(body)
         + "</svg>"
     )
+
+
+def _axis_top(values: Sequence[float]) -> float:
+    """The top of the y axis: for counts a multiple of the 4 gridline steps, so every tick is whole."""
+    top = max(values)
+    if all(float(v).is_integer() for v in values):
+        return float(4 * math.ceil(top / 4))
+    return top
 
 
 def _y_axis(top_value: float, *, unit: str) -> list[str]:
@@ -117,7 +126,7 @@ def bar_chart(*, title: str, labels: Sequence[str], series: Sequence[Series], un
     found = [v for s in series for v in s.values if v is not None]
     if not labels or not found or max(found) <= 0:
         return _empty(title)
-    top = max(found)
+    top = _axis_top(found)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     group = plot_w / len(labels)
     bar = group * 0.8 / max(1, len(series))
