@@ -1,6 +1,7 @@
 """Redis stopped, PostgreSQL restarted, or the worker killed with the broker flushed, during a
 run: no level is lost or posted twice, and the worker and beat ride it out. The levels that fell
-due meanwhile post once the service is back (the test prints how soon; bench/outage.py measures it, docs/SCALING.md).
+due meanwhile post once the service is back (the test prints how soon; bench/outage.py
+measures it, docs/SCALING.md).
 
 Each run starts a private redis-server and PostgreSQL cluster on free ports (bench/outage.py)
 and stops only those, never the machine's own. About a minute and a half each.
