@@ -159,8 +159,9 @@ def _sent(message: OutboxMessage, slack_ts: str, *, recovered: bool, after_ambig
 
 def _waiting(message: OutboxMessage, *, error: str) -> Delivery:
     """Ambiguous: the caller comes back at ``not_before`` at the earliest."""
-    not_before = message.not_before
-    retry_after = max((not_before - timezone.now()).total_seconds(), 0.0) if not_before else 0.0
+    now = timezone.now()
+    not_before = message.not_before if message.not_before and message.not_before > now else None
+    retry_after = (not_before - now).total_seconds() if not_before else 0.0
     return Delivery(DeliveryStatus.AMBIGUOUS, message, error=error, not_before=not_before,
                     retry_after=retry_after)
 
