@@ -6,10 +6,10 @@ Three things make a worker ride out a broker or database outage (docs/SCALING.md
    default backs off to 30 s between attempts, so a worker would come back up
    to half a minute after Redis did).
 2. When it starts (``worker_ready``) and every time it reconnects, it runs a
-   catch-up: first a horizon pass (a fresh delayed task for every level within
-   the horizon: Celery drops the ones a worker held when it was killed or lost
-   its connection, and a flushed broker has none), then a sweep for each of its
-   pool processes, and an inbound drain. What fell due while nothing could run
+   catch-up: a sweep for each of its pool processes, a horizon pass (a fresh
+   delayed task for every level within the horizon: Celery drops the ones a
+   worker held when it was killed or lost its connection, and a flushed broker
+   has none), and an inbound drain. What fell due while nothing could run
    fires within a second or two of the worker being ready, and what falls due
    next fires on time, not at the next periodic sweep. Several workers starting
    at once is safe: sweepers skip each other's rows, and a level with two tasks
@@ -72,18 +72,20 @@ class ReconnectingConsumer(Consumer):
 
 
 def catch_up_queue(consumer, *, why: str) -> None:
-    """Queue the catch-up: the horizon pass first (the levels due in the next seconds get their
-    task before the sweeps keep the pool busy), a sweep per pool process, an inbound drain."""
+    """Queue the catch-up: a sweep per pool process (what is overdue posts first, each sweep a
+    loop over due rows), then the horizon pass (fresh tasks for the levels due next), then an
+    inbound drain. Measured: the horizon pass first is slower, because its row locks make the
+    sweeps skip the overdue rows and leave them to one task each (docs/BENCHMARKS.md)."""
     processes = getattr(consumer.pool, "num_processes", None) or 1
     try:
-        consumer.app.send_task(REQUEUE_TASK)
         for _ in range(processes):  # parallel sweepers skip each other's rows
             consumer.app.send_task(SWEEP_TASK)
+        consumer.app.send_task(REQUEUE_TASK)
         consumer.app.send_task(DRAIN_TASK)
     except Exception:  # the beat jobs catch up anyway
         logger.warning("could not queue the catch-up (%s)", why, exc_info=True)
         return
-    logger.info("catch-up queued (%s): a horizon pass, %d sweep(s), a drain", why, processes)
+    logger.info("catch-up queued (%s): %d sweep(s), a horizon pass, a drain", why, processes)
 
 
 @worker_ready.connect

@@ -161,6 +161,7 @@ def outage_run(plan: OutagePlan, *, redis: PrivateRedis, postgres: PrivatePostgr
         lags = {"before": [], "during": [], "after": []}
         after_back = []
         lost_tasks_after_ready = []  # worker restart: levels queued before the kill, posted after ready
+        first_posts = []  # ...of those due before it was ready: how soon after ready each posted
         for ticket_id, due_at, _, _ in rows:
             times = posted.get(f"ticket:{ticket_id}:level:1")
             if not times:
@@ -172,6 +173,8 @@ def outage_run(plan: OutagePlan, *, redis: PrivateRedis, postgres: PrivatePostgr
                 after_back.append(at - back)
             if ready is not None and went <= due < went + plan.horizon_seconds:  # its task died
                 lost_tasks_after_ready.append(max(0.0, at - max(due, ready)))
+                if due < ready:
+                    first_posts.append(at - ready)
         return {
             "service": plan.service,
             "down_seconds": round(back - went, 1),
@@ -186,6 +189,7 @@ def outage_run(plan: OutagePlan, *, redis: PrivateRedis, postgres: PrivatePostgr
             "due_during_outage": len(lags["during"]),
             "posted_after_service_back": _summary(after_back),
             **({"latest_level_after_worker_ready_s": round(max(lost_tasks_after_ready, default=0.0), 3),
+                "first_post_after_worker_ready_s": round(min(first_posts, default=0.0), 3),
                 "levels_posted_after_worker_ready": len(lost_tasks_after_ready)} if ready else {}),
             "worker_survived": worker.alive,
             "beat_survived": beat.alive,
