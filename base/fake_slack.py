@@ -4,7 +4,9 @@ Used by the tests, the benchmarks and demo mode: point ``SLACK_API_BASE_URL``
 at ``FakeSlack.base_url`` and slack_sdk talks to it over HTTP exactly as it
 would to Slack. It keeps channels and threads in memory, records every call,
 and can be told to fail the next calls of a method (429 with Retry-After,
-500, or a Slack error such as ``channel_not_found``).
+500, or a Slack error such as ``channel_not_found``), or to carry out a call
+only after the client has given up on it (``land_late``: Slack slower than our
+timeout, or a connection dropped mid-call, yet the post appears).
 
 Run it alone with ``python -m base.fake_slack --port 8765``.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import socket
 import threading
 import time
 from collections import Counter, defaultdict
@@ -36,6 +39,20 @@ class Failure:
 
 
 @dataclass
+class LateLanding:
+    """Carry the call out ``hold`` seconds late, then answer ``status`` (or drop the connection
+    at once and carry it out ``hold`` seconds after that)."""
+
+    hold: float
+    status: int = 503
+    drop: bool = False
+    remaining: int = 1
+
+
+DROP = object()  # handle()'s answer: close the connection without a response
+
+
+@dataclass
 class Call:
     method: str
     args: dict[str, Any]
@@ -48,10 +65,12 @@ class FakeSlackState:
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=lambda: defaultdict(list))
+    late: dict[str, list[LateLanding]] = field(default_factory=lambda: defaultdict(list))
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # users.info answers, by id
     views: dict[str, dict[str, Any]] = field(default_factory=dict)  # open modals, by view id
     home_tabs: dict[str, dict[str, Any]] = field(default_factory=dict)  # views.publish, by user id
+    deleted: list[dict[str, Any]] = field(default_factory=list)  # messages removed by chat.delete
 
 
 class FakeSlack:
@@ -111,6 +130,18 @@ class FakeSlack:
                 Failure(status=status, error=error, retry_after=retry_after, remaining=times)
             )
 
+    def land_late(self, method: str, *, hold: float, status: int = 503, drop: bool = False,
+                  times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` take effect only after the client gave up.
+
+        Without ``drop``: the call is held ``hold`` seconds (longer than the client's
+        timeout), carried out (a post appears in the thread), then answered with ``status``.
+        With ``drop``: the connection is closed at once, and the call is carried out
+        ``hold`` seconds later. Either way the client sees a failure and Slack shows the post.
+        """
+        with self.lock:
+            self.state.late[method].append(LateLanding(hold=hold, status=status, drop=drop, remaining=times))
+
     def new_ts(self) -> str:
         return f"{time.time():.0f}.{next(self._ts_counter):06d}"
 
@@ -167,6 +198,11 @@ class FakeSlack:
                     found.append({**message, "channel": chan})
             return sorted(found, key=lambda m: float(m["ts"]))
 
+    def deleted(self) -> list[dict[str, Any]]:
+        """Messages removed with chat.delete, in the order they were removed."""
+        with self.lock:
+            return list(self.state.deleted)
+
     def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         with self.lock:
             return sorted(
@@ -191,6 +227,24 @@ class FakeSlack:
         if failure.remaining <= 0:
             queue.pop(0)
         return failure
+
+    def _take_late(self, method: str) -> LateLanding | None:
+        with self.lock:
+            queue = self.state.late.get(method)
+            if not queue:
+                return None
+            late = queue[0]
+            late.remaining -= 1
+            if late.remaining <= 0:
+                queue.pop(0)
+            return late
+
+    def handle_late(self, late: LateLanding, method: str, args: dict[str, Any],
+                    token: str | None) -> tuple[int, dict, dict]:
+        """Wait, carry the call out, then answer with the error (see ``land_late``)."""
+        time.sleep(late.hold)
+        self.handle(method, args, token)
+        return late.status, {"ok": False, "error": "service_unavailable"}, {}
 
     def handle(self, method: str, args: dict[str, Any], token: str | None) -> tuple[int, dict, dict]:
         with self.lock:
@@ -244,6 +298,18 @@ class FakeSlack:
                     message["blocks"] = json.loads(blocks) if isinstance(blocks, str) else blocks
                 message["edited"] = {"user": BOT_USER_ID, "ts": self.new_ts()}
                 return {"ok": True, "channel": channel, "ts": ts, "text": message["text"]}
+        return {"ok": False, "error": "message_not_found"}
+
+    def api_chat_delete(self, args):
+        channel, ts = args.get("channel"), args.get("ts")
+        messages = self.state.messages.get(channel, [])
+        for index, message in enumerate(messages):
+            if message["ts"] == ts:
+                if message.get("user") != BOT_USER_ID:
+                    return {"ok": False, "error": "cant_delete_message"}
+                del messages[index]
+                self.state.deleted.append({**message, "channel": channel})
+                return {"ok": True, "channel": channel, "ts": ts}
         return {"ok": False, "error": "message_not_found"}
 
     def _page(self, items: list[dict], args: dict) -> dict:
@@ -424,7 +490,16 @@ class FakeSlack:
                         args.update({k: v[-1] for k, v in parse_qs(body.decode()).items()})
                 auth = self.headers.get("Authorization", "")
                 token = auth.removeprefix("Bearer ").strip() or args.get("token")
-                status, payload, headers = fake.handle(method, args, token)
+                late = fake._take_late(method)
+                if late is not None and late.drop:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)  # the client sees the connection drop
+                    fake.handle_late(late, method, args, token)
+                    return
+                if late is not None:
+                    status, payload, headers = fake.handle_late(late, method, args, token)
+                else:
+                    status, payload, headers = fake.handle(method, args, token)
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -432,7 +507,10 @@ class FakeSlack:
                 for key, value in headers.items():
                     self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except OSError:  # the client gave up before the answer (a late landing)
+                    self.close_connection = True
 
             def do_GET(self):
                 self._dispatch(b"")

@@ -52,6 +52,15 @@ class OutboxMessage(models.Model):
     lease_until = models.DateTimeField(
         null=True, blank=True, help_text="A sender holds the message until then (crash recovery)."
     )
+    not_before = models.DateTimeField(
+        null=True, blank=True,
+        help_text="An attempt that may have reached Slack could still land until then: nobody "
+        "looks or posts again before it.",
+    )
+    verify_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Posted after an attempt that may have landed: look for a duplicate then.",
+    )
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -59,7 +68,8 @@ class OutboxMessage(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "outbox message"
-        indexes = [models.Index(fields=["status", "updated_at"], name="outbox_status_updated")]
+        indexes = [models.Index(fields=["status", "updated_at"], name="outbox_status_updated"),
+                   models.Index(fields=["verify_at"], name="outbox_verify_at")]
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status})"

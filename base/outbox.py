@@ -6,12 +6,18 @@
    conditional update and a short lease, so two senders of one key cannot
    both post.
 3. If an earlier attempt may have reached Slack (it timed out, got a 5xx, or
-   its process died mid-call), it first looks for the key in the thread's
-   message metadata; found means sent.
+   its process died mid-call), it waits until that attempt can no longer land
+   (``not_before``: ``SLACK_AMBIGUOUS_WAIT_SECONDS`` after the failure was
+   seen), then looks for the key in the thread's message metadata; found
+   means sent.
 4. It posts with the key in the metadata and records the outcome with the one
    error classification of ``base.slack_api``: sent, rate limited (nothing
    posted: retry after Retry-After), ambiguous (may have posted: the next
-   attempt looks first) or permanent (failed, not retried).
+   attempt waits, then looks first) or permanent (failed, not retried).
+5. A message that was sent after an ambiguous attempt is checked again
+   ``SLACK_DUPLICATE_CHECK_SECONDS`` later (``verify_at``, by a scheduled job,
+   ``outbox_duplicates_check``): if the first request landed after all, every
+   message with the key but the earliest is deleted with ``chat.delete``.
 
 Retrying is the caller's business (a Celery countdown, the engine's backoff):
 nothing here sleeps.
@@ -22,7 +28,7 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -63,6 +69,18 @@ class Delivery:
     recovered: bool = False  # it had reached Slack on an earlier attempt
     retry_after: float = 0.0
     error: str = ""
+    # Ambiguous: no new attempt before then (an earlier one may still land in Slack).
+    not_before: datetime | None = None
+    # Sent after an ambiguous attempt: the duplicate check is due then (outbox_duplicates_check).
+    verify_at: datetime | None = None
+
+
+def ambiguous_wait() -> timedelta:
+    return timedelta(seconds=settings.SLACK_AMBIGUOUS_WAIT_SECONDS)
+
+
+def duplicate_check_delay() -> timedelta:
+    return timedelta(seconds=settings.SLACK_DUPLICATE_CHECK_SECONDS)
 
 
 def outbox_lease() -> timedelta:
@@ -131,27 +149,52 @@ def _finish(message: OutboxMessage, **changes: Any) -> None:
     message.refresh_from_db(fields=["attempts"])
 
 
-def _sent(message: OutboxMessage, slack_ts: str, *, recovered: bool) -> Delivery:
-    _finish(message, status=OutboxStatus.SENT, slack_ts=slack_ts, last_error="")
-    return Delivery(DeliveryStatus.SENT, message, slack_ts=slack_ts, recovered=recovered)
+def _sent(message: OutboxMessage, slack_ts: str, *, recovered: bool, after_ambiguous: bool) -> Delivery:
+    # After an ambiguous attempt, the first request might still land: look again later.
+    verify_at = timezone.now() + duplicate_check_delay() if after_ambiguous and message.thread_ts else None
+    _finish(message, status=OutboxStatus.SENT, slack_ts=slack_ts, last_error="", not_before=None,
+            verify_at=verify_at)
+    return Delivery(DeliveryStatus.SENT, message, slack_ts=slack_ts, recovered=recovered, verify_at=verify_at)
 
 
-def _failed(message: OutboxMessage, exc: SlackError, *, status: str) -> Delivery:
+def _waiting(message: OutboxMessage, *, error: str) -> Delivery:
+    """Ambiguous: the caller comes back at ``not_before`` at the earliest."""
+    now = timezone.now()
+    not_before = message.not_before if message.not_before and message.not_before > now else None
+    retry_after = (not_before - now).total_seconds() if not_before else 0.0
+    return Delivery(DeliveryStatus.AMBIGUOUS, message, error=error, not_before=not_before,
+                    retry_after=retry_after)
+
+
+def _failed(message: OutboxMessage, exc: SlackError, *, status: str, posted: bool = False) -> Delivery:
     """Settle a failed call: what it means for the row, and for the caller."""
     error = exc.describe()
     if isinstance(exc, RateLimited):
-        _finish(message, status=status, last_error=error)
+        _finish(message, status=status, last_error=error, not_before=None)
         return Delivery(DeliveryStatus.RATE_LIMITED, message, retry_after=exc.retry_after, error=error)
     if isinstance(exc, AmbiguousSlackError):
-        _finish(message, status=OutboxStatus.SENDING, last_error=error)
-        return Delivery(DeliveryStatus.AMBIGUOUS, message, error=error)
+        changes: dict[str, Any] = {"status": OutboxStatus.SENDING, "last_error": error}
+        if posted:  # the post may still land: wait from when the failure was seen
+            changes["not_before"] = exc.observed_at + ambiguous_wait()
+        _finish(message, **changes)
+        return _waiting(message, error=error)
     _finish(message, status=OutboxStatus.FAILED, last_error=error)
     logger.error("outbox_failed key=%s error=%s", message.key, error)
     return Delivery(DeliveryStatus.PERMANENT, message, error=error)
 
 
 def outbox_find_posted(*, client: Any, channel: str, thread_ts: str, key: str) -> str | None:
-    """The ts of the bot's message carrying ``key`` in the thread, if there is one."""
+    """The ts of the bot's (earliest) message carrying ``key`` in the thread, if there is one."""
+    found = outbox_find_all_posted(client=client, channel=channel, thread_ts=thread_ts, key=key, first=True)
+    return found[0] if found else None
+
+
+def outbox_find_all_posted(
+    *, client: Any, channel: str, thread_ts: str, key: str, first: bool = False
+) -> list[str]:
+    """The ts of every message of the bot carrying ``key`` in the thread, oldest first
+    (only the first one found with ``first``)."""
+    found: list[str] = []
     cursor = None
     for _ in range(LOOKUP_MAX_PAGES):
         try:
@@ -161,7 +204,7 @@ def outbox_find_posted(*, client: Any, channel: str, thread_ts: str, key: str) -
             )
         except PermanentSlackError as exc:
             if exc.error == "thread_not_found":
-                return None
+                return found
             raise
         for item in response.get("messages") or []:
             metadata = item.get("metadata") or {}
@@ -169,11 +212,13 @@ def outbox_find_posted(*, client: Any, channel: str, thread_ts: str, key: str) -
                 metadata.get("event_type") in KNOWN_EVENT_TYPES
                 and (metadata.get("event_payload") or {}).get("key") == key
             ):
-                return item["ts"]
+                found.append(item["ts"])
+                if first:
+                    return found
         cursor = (response.get("response_metadata") or {}).get("next_cursor")
         if not cursor:
-            return None
-    return None
+            break
+    return sorted(found, key=float)
 
 
 def outbox_send(message: OutboxMessage, *, held: bool = False) -> Delivery:
@@ -198,6 +243,10 @@ def outbox_send(message: OutboxMessage, *, held: bool = False) -> Delivery:
     message = claimed
     client = slack_client()
     may_have_landed = message.status == OutboxStatus.SENDING and message.attempts > 0
+    if may_have_landed and message.not_before and message.not_before > timezone.now():
+        # An earlier attempt may still land in Slack: neither look nor post before then.
+        _finish(message)
+        return _waiting(message, error=message.last_error or "waiting for an earlier attempt")
     if may_have_landed and message.thread_ts:
         try:
             found = outbox_find_posted(client=client, channel=message.channel,
@@ -205,9 +254,12 @@ def outbox_send(message: OutboxMessage, *, held: bool = False) -> Delivery:
         except SlackError as exc:
             return _failed(message, exc, status=OutboxStatus.SENDING)
         if found:
-            return _sent(message, found, recovered=True)
+            return _sent(message, found, recovered=True, after_ambiguous=True)
+    now = timezone.now()
+    # Should this sender die mid-call, the request could land until the timeout plus the wait.
     _finish(message, status=OutboxStatus.SENDING, attempts=F("attempts") + 1,
-            lease_until=timezone.now() + outbox_lease())
+            lease_until=now + outbox_lease(),
+            not_before=now + timedelta(seconds=settings.SLACK_TIMEOUT_SECONDS) + ambiguous_wait())
     kwargs: dict[str, Any] = {
         "channel": message.channel,
         "text": message.text,
@@ -223,8 +275,90 @@ def outbox_send(message: OutboxMessage, *, held: bool = False) -> Delivery:
         response = slack_call(client.chat_postMessage, **kwargs)
     except SlackError as exc:
         # A rate limit means nothing was posted; after an ambiguous failure the row stays "sending".
-        return _failed(message, exc, status=OutboxStatus.SENDING if may_have_landed else OutboxStatus.RETRY)
-    return _sent(message, str(response.get("ts") or ""), recovered=False)
+        return _failed(message, exc, status=OutboxStatus.SENDING if may_have_landed else OutboxStatus.RETRY,
+                       posted=True)
+    return _sent(message, str(response.get("ts") or ""), recovered=False, after_ambiguous=may_have_landed)
+
+
+# --- the second look after a post that followed an ambiguous attempt --------------------
+
+
+class DuplicateCheckStatus(enum.StrEnum):
+    CLEAN = "clean"  # one message with the key (or none: nothing to do)
+    DELETED = "deleted"  # later duplicates were deleted; the earliest stays
+    RETRY = "retry"  # Slack could not be read or a delete failed: checked again later
+    NOT_DUE = "not_due"  # not due, or another checker holds it
+
+
+@dataclass(frozen=True)
+class DuplicateCheck:
+    status: DuplicateCheckStatus
+    message: OutboxMessage
+    kept_ts: str = ""
+    deleted: tuple[str, ...] = ()
+    error: str = ""
+
+
+DUPLICATE_CHECK_RETRY = timedelta(seconds=30)
+DUPLICATE_CHECK_LEASE = timedelta(minutes=2)
+
+
+def outbox_duplicates_due(*, now: datetime | None = None, limit: int = 100) -> list[OutboxMessage]:
+    """Sent messages whose duplicate check is due, oldest first."""
+    now = now or timezone.now()
+    return list(OutboxMessage.objects.filter(status=OutboxStatus.SENT, verify_at__lte=now)
+                .order_by("verify_at")[:limit])
+
+
+def outbox_duplicates_check(message: OutboxMessage, *, now: datetime | None = None) -> DuplicateCheck:
+    """Look in the thread for every message carrying the key; keep the earliest, delete the rest.
+
+    Outside any transaction. ``verify_at`` is pushed ahead while this runs (so two checkers do
+    not both delete), and on a failure (a read, or a ``chat.delete`` that failed) it is left
+    set for another try; the earliest message is never deleted.
+    """
+    now = now or timezone.now()
+    held_until = now + DUPLICATE_CHECK_LEASE
+    if not OutboxMessage.objects.filter(pk=message.pk, status=OutboxStatus.SENT, verify_at__lte=now).update(
+        verify_at=held_until
+    ):
+        return DuplicateCheck(DuplicateCheckStatus.NOT_DUE, message)
+    message.refresh_from_db()
+    ours = OutboxMessage.objects.filter(pk=message.pk, verify_at=held_until)
+
+    def retry(error: str, deleted: list[str], kept: str = "") -> DuplicateCheck:
+        ours.update(verify_at=timezone.now() + DUPLICATE_CHECK_RETRY, last_error=error)
+        message.refresh_from_db()
+        logger.warning("outbox_duplicate_check_retry key=%s error=%s", message.key, error)
+        return DuplicateCheck(DuplicateCheckStatus.RETRY, message, kept_ts=kept, deleted=tuple(deleted),
+                              error=error)
+
+    client = slack_client()
+    try:
+        found = outbox_find_all_posted(client=client, channel=message.channel, thread_ts=message.thread_ts,
+                                       key=message.key)
+    except SlackError as exc:
+        return retry(f"conversations.replies: {exc.describe()}", [])
+    if len(found) <= 1:
+        kept = found[0] if found else message.slack_ts
+        ours.update(verify_at=None, slack_ts=kept)
+        message.refresh_from_db()
+        return DuplicateCheck(DuplicateCheckStatus.CLEAN, message, kept_ts=kept)
+    kept, later = found[0], found[1:]
+    deleted: list[str] = []
+    for ts in later:
+        try:
+            slack_call(client.chat_delete, channel=message.channel, ts=ts)
+        except PermanentSlackError as exc:
+            if exc.error != "message_not_found":
+                return retry(f"chat.delete: {exc.describe()}", deleted, kept)
+        except SlackError as exc:
+            return retry(f"chat.delete: {exc.describe()}", deleted, kept)
+        deleted.append(ts)
+        logger.warning("outbox_duplicate_deleted key=%s kept=%s deleted=%s", message.key, kept, ts)
+    ours.update(verify_at=None, slack_ts=kept, last_error="")
+    message.refresh_from_db()
+    return DuplicateCheck(DuplicateCheckStatus.DELETED, message, kept_ts=kept, deleted=tuple(deleted))
 
 
 def outbox_post(

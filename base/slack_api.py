@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -72,6 +73,8 @@ class SlackError(Exception):
         super().__init__(error)
         self.error = error
         self.status = status
+        # Raised as the failure is seen: a retry's wait counts from here, not from before the call.
+        self.observed_at = timezone.now()
 
     def describe(self) -> str:
         return f"{self.error} (HTTP {self.status})" if self.status and self.status != 200 else self.error

@@ -4,6 +4,7 @@ the levels that fell due meanwhile post once the service is back.
     python -m bench.outage --service redis --down 60       # Redis stopped for a minute
     python -m bench.outage --service postgres --down 5     # PostgreSQL restarted (down 5 s)
     python -m bench.outage --service postgres --down 60    # PostgreSQL down for a minute
+    python -m bench.outage --service worker --down 5       # worker killed, broker flushed, restarted
 
 It never touches the machine's own Redis or PostgreSQL: it starts a private
 redis-server (append-only, no eviction, as in docker-compose.yml) and a private
@@ -30,11 +31,13 @@ from ops.testing.services import PrivatePostgres, PrivateRedis, missing_servers
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.outage", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--service", choices=("redis", "postgres"), required=True)
+    parser.add_argument("--service", choices=("redis", "postgres", "worker"), required=True,
+                        help="worker: SIGKILL the worker, flush the broker, start a new worker after --down")
     parser.add_argument("--down", type=float, default=60.0, help="seconds the service stays away (60)")
     parser.add_argument("--rate", type=float, default=2.0, help="levels falling due per second (2)")
     parser.add_argument("--before", type=float, default=15.0, help="seconds of due levels before (15)")
     parser.add_argument("--after", type=float, default=30.0, help="seconds of due levels after (30)")
+    parser.add_argument("--sweep", type=int, default=15, help="ESCALATION_SWEEP_SECONDS of beat (15)")
     parser.add_argument("--json", type=Path, help="also write the result as JSON to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     return parser.parse_args(argv)

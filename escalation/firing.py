@@ -8,7 +8,11 @@
    and record the message in the outbox under the key ``ticket:<id>:level:<n>``.
 5. Post through the outbox (it looks in the thread first if an earlier
    attempt may have landed) and settle the row by what Slack answered:
-   fired, pending again after Retry-After or a backoff, or failed.
+   fired, pending again after Retry-After or a backoff, or failed. After an
+   ambiguous failure the level is pending again no earlier than the outbox's
+   ``not_before`` (the wait counted from when the failure was seen), and a
+   post that followed one gets a second look for a duplicate
+   (escalation/duplicates.py).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from calendars.resolve import resolve_target
 from calendars.targets import TargetKind
 from escalation.cycles import level_cycle_times
 from escalation.disarming import ticket_mark_responded
+from escalation.duplicates import outbox_duplicates_check_queue
 from escalation.keys import post_key
 from escalation.messages import NextStep, render_escalation
 from escalation.models import DEFAULT_SNOOZE_MINUTES, Escalation, FiredVia, TicketSla
@@ -149,8 +154,13 @@ def _backoff(attempts: int) -> float:
     return float(min(2 ** max(attempts, 1), MAX_BACKOFF_SECONDS))
 
 
-def _retry_later(row: Escalation, *, delay: float, error: str, now: datetime) -> None:
-    not_before = now + timedelta(seconds=delay)
+def _retry_later(row: Escalation, *, delay: float, error: str, now: datetime,
+                 not_before: datetime | None = None) -> None:
+    """Release the level for another attempt ``delay`` seconds from now: from when the failure
+    was seen, not from ``now`` (the moment the level began firing, before the HTTP call). With
+    ``not_before`` (an earlier post may still land in Slack) never before then."""
+    seen = max(timezone.now(), now)
+    not_before = max(seen + timedelta(seconds=delay), not_before or seen)
     with transaction.atomic():
         if not Escalation.objects.release_for_retry(row, not_before=not_before, error=error):
             return
@@ -207,6 +217,8 @@ def _post(row: Escalation, *, ticket: Ticket, message: OutboxMessage, now: datet
     """Send a claimed level's recorded message and settle the row by the answer."""
     delivery = outbox_send(message, held=True)  # our claim on the row keeps other senders out
     if delivery.status == DeliveryStatus.SENT:
+        # Sent after an attempt that may have landed: look again for a duplicate a little later.
+        outbox_duplicates_check_queue(message_id=message.pk, at=delivery.verify_at)
         return _fired(row, ticket=ticket, delivery=delivery, now=now)
     if delivery.status == DeliveryStatus.RATE_LIMITED:
         # Slack refused it: nothing was posted. Come back after Retry-After.
@@ -214,8 +226,10 @@ def _post(row: Escalation, *, ticket: Ticket, message: OutboxMessage, now: datet
         return FireOutcome.RATE_LIMITED
     if delivery.status == DeliveryStatus.PERMANENT:
         return _failed(row, ticket=ticket, error=delivery.error, now=now)
-    # Ambiguous (it may have landed: the next attempt looks first), or another sender holds it.
-    _retry_later(row, delay=_backoff(row.attempts), error=delivery.error or delivery.status, now=now)
+    # Ambiguous (it may have landed: the next attempt waits until it cannot land any more, then
+    # looks first), or another sender holds it.
+    _retry_later(row, delay=_backoff(row.attempts), error=delivery.error or delivery.status, now=now,
+                 not_before=delivery.not_before)
     return FireOutcome.RETRY
 
 

@@ -43,4 +43,12 @@ def schedules() -> list[Schedule]:
             "chat.update did not go out at once (Slack rate limited or down, task lost).",
             queue="escalation",
         ),
+        Schedule(
+            name="escalation: check for duplicate posts",
+            task="escalation.tasks.outbox_duplicates_check_due",
+            every_seconds=30,
+            description="Looks again in the thread of every message posted after a timeout or 5xx "
+            "(SLACK_DUPLICATE_CHECK_SECONDS later) and deletes a later message with the same key.",
+            queue="escalation",
+        ),
     ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from escalation.duplicates import CHECK_TASK, outbox_duplicate_check_one, outbox_duplicates_check_due
 from escalation.firing import escalation_fire as fire
 from escalation.models import FiredVia
 from escalation.paging import RESOLVE_TASK, pages_resolve_pending
@@ -76,3 +77,16 @@ def ticket_thread_updates_send(self, ticket_id: int) -> dict:
 def thread_updates_send_pending_job() -> dict:
     """Beat: send every thread update still due, whatever happened to its task."""
     return vars(thread_updates_send_pending())
+
+
+@shared_task(name=CHECK_TASK, ignore_result=True)
+def outbox_duplicates_check(message_id: int) -> str:
+    """The second look after a post that followed an ambiguous attempt: delete a later duplicate."""
+    check = outbox_duplicate_check_one(message_id=message_id)
+    return str(check.status) if check else "missing"
+
+
+@shared_task(name="escalation.tasks.outbox_duplicates_check_due", ignore_result=True)
+def outbox_duplicates_check_due_job() -> dict[str, int]:
+    """Beat: every second look that is due, whatever happened to its task."""
+    return {str(k): v for k, v in outbox_duplicates_check_due().items()}

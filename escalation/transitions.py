@@ -99,6 +99,14 @@ class EscalationQuerySet(models.QuerySet):
             enqueued_for=None,
         )
 
+    def repoint_message(
+        self, *, ticket_id: int, level: int, cycle: int, deleted: list[str], kept: str
+    ) -> int:
+        """A fired level whose message was deleted as a duplicate refers to the one kept."""
+        rows = self.filter(ticket_id=ticket_id, level=level, cycle=cycle, state=EscalationState.FIRED,
+                           slack_message_ts__in=deleted)
+        return rows.update(slack_message_ts=kept, updated_at=timezone.now())
+
     # -- pending -> ... ----------------------------------------------------------
     def postpone(self, row: Escalation, *, to: datetime) -> bool:
         """Move a pending level to a new due time (a snooze); its queued task becomes stale."""

@@ -5,11 +5,15 @@ Three things make a worker ride out a broker or database outage (docs/SCALING.md
 1. It reconnects to the broker every second or two while it is gone (kombu's
    default backs off to 30 s between attempts, so a worker would come back up
    to half a minute after Redis did).
-2. Every time it (re)connects, it queues a sweep for each of its pool processes,
-   a fresh delayed task for every level within the horizon (Celery drops the
-   ones a worker held when its connection goes), and an inbound drain: what fell
-   due while nothing could run fires within seconds of the broker's return, and
-   what falls due next fires on time, not at the next sweep.
+2. When it starts (``worker_ready``) and every time it reconnects, it runs a
+   catch-up: a sweep for each of its pool processes, a horizon pass (a fresh
+   delayed task for every level within the horizon: Celery drops the ones a
+   worker held when it was killed or lost its connection, and a flushed broker
+   has none), and an inbound drain. What fell due while nothing could run
+   fires within a second or two of the worker being ready, and what falls due
+   next fires on time, not at the next periodic sweep. Several workers starting
+   at once is safe: sweepers skip each other's rows, and a level with two tasks
+   still fires once.
 3. A task that meets a database that is down or restarting is retried a second
    or two later instead of failing (every task is idempotent), and the
    connection is checked before each task, as Django does for each request.
@@ -20,7 +24,7 @@ import logging
 import os
 
 from celery import Celery, Task, bootsteps
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_ready
 from celery.worker.consumer import Consumer
 from django.db import InterfaceError, OperationalError, close_old_connections
 
@@ -67,20 +71,40 @@ class ReconnectingConsumer(Consumer):
             logger.warning("broker connection lost; it could not be closed cleanly", exc_info=True)
 
 
+def catch_up_queue(consumer, *, why: str) -> None:
+    """Queue the catch-up: a sweep per pool process (what is overdue posts first, each sweep a
+    loop over due rows), then the horizon pass (fresh tasks for the levels due next), then an
+    inbound drain. Measured: the horizon pass first is slower, because its row locks make the
+    sweeps skip the overdue rows and leave them to one task each (docs/BENCHMARKS.md)."""
+    processes = getattr(consumer.pool, "num_processes", None) or 1
+    try:
+        for _ in range(processes):  # parallel sweepers skip each other's rows
+            consumer.app.send_task(SWEEP_TASK)
+        consumer.app.send_task(REQUEUE_TASK)
+        consumer.app.send_task(DRAIN_TASK)
+    except Exception:  # the beat jobs catch up anyway
+        logger.warning("could not queue the catch-up (%s)", why, exc_info=True)
+        return
+    logger.info("catch-up queued (%s): %d sweep(s), a horizon pass, a drain", why, processes)
+
+
+@worker_ready.connect
+def catch_up_when_ready(sender=None, **kwargs) -> None:
+    """A worker that starts catches up at once: the tasks lost with a killed worker or a
+    flushed broker are not left to the next periodic sweep."""
+    if sender is not None:
+        catch_up_queue(sender, why="worker ready")
+
+
 class CatchUpOnConnect(bootsteps.StartStopStep):
-    """Runs each time the worker (re)connects to the broker (at start, after an outage)."""
+    """Runs each time the worker reconnects to the broker (after an outage). The first
+    connection is covered by the catch-up when the worker is ready (``worker_ready``)."""
 
     requires = {"celery.worker.consumer.tasks:Tasks"}
 
     def start(self, c):
-        processes = getattr(c.pool, "num_processes", None) or 1
-        try:
-            for _ in range(processes):  # parallel sweepers skip each other's rows
-                c.app.send_task(SWEEP_TASK)
-            c.app.send_task(REQUEUE_TASK)
-            c.app.send_task(DRAIN_TASK)
-        except Exception:  # the beat jobs catch up anyway
-            logger.warning("could not queue the catch-up after connecting", exc_info=True)
+        if c.restart_count > 0:
+            catch_up_queue(c, why="reconnected")
 
 
 app = Celery("slabuddy", task_cls=SlaBuddyTask)

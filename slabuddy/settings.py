@@ -276,6 +276,13 @@ SLACK_BOT_ID = env_str("SLACK_BOT_ID", "")  # the bot's B… id; looked up with 
 SLACK_SUPPORT_USERGROUP_ID = env_str("SLACK_SUPPORT_USERGROUP_ID", "")
 SLACK_REQUEST_MAX_AGE_SECONDS = 300
 SLACK_TIMEOUT_SECONDS = env_int("SLACK_TIMEOUT_SECONDS", 10, minimum=1)
+# After a post that may have reached Slack (timeout, dropped connection, 5xx, internal_error),
+# nothing is posted for this long, counted from when the failure was seen: Slack may still be
+# finishing it. Then the thread is searched for the message's key before any new post.
+SLACK_AMBIGUOUS_WAIT_SECONDS = env_int("SLACK_AMBIGUOUS_WAIT_SECONDS", 30, minimum=1)
+# A post made after such a failure is checked again this much later: a second message with
+# the same key (the first request landed after all) is deleted.
+SLACK_DUPLICATE_CHECK_SECONDS = env_int("SLACK_DUPLICATE_CHECK_SECONDS", 30, minimum=1)
 if PRODUCTION and not (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET):
     raise ImproperlyConfigured(
         "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or their _FILE variants) must be set "

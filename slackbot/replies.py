@@ -16,6 +16,7 @@ from typing import Any
 from base.models import OutboxMessage, OutboxPurpose
 from base.outbox import DeliveryStatus, outbox_post
 from base.slack_api import PermanentSlackError, RateLimited, SlackError
+from escalation.duplicates import outbox_duplicates_check_queue
 
 logger = logging.getLogger("slabuddy.replies")
 
@@ -47,7 +48,12 @@ def bot_reply_post(
     if delivery.status == DeliveryStatus.RATE_LIMITED:
         raise SlackRetryLater("chat.postMessage: rate limited", delivery.retry_after)
     if delivery.status == DeliveryStatus.AMBIGUOUS:
-        raise SlackRetryLater(f"chat.postMessage: {delivery.error}")
+        # It may still land: come back once it cannot (the outbox refuses earlier attempts anyway).
+        wait = delivery.retry_after + 1 if delivery.not_before else 30
+        raise SlackRetryLater(f"chat.postMessage: {delivery.error}", wait)
+    if delivery.status == DeliveryStatus.SENT:
+        # Sent after an attempt that may have landed: look again for a duplicate a little later.
+        outbox_duplicates_check_queue(message_id=delivery.message.pk, at=delivery.verify_at)
     if delivery.status == DeliveryStatus.PERMANENT:
         logger.warning("slack_permanent_error what=chat.postMessage key=%s error=%s", key, delivery.error)
     return delivery.message

@@ -350,6 +350,7 @@ class TicketEventKind(models.TextChoices):
     RESUMED = "resumed", "Resumed"
     CLOSED = "closed", "Closed"
     CYCLE_STARTED = "cycle_started", "Next-response cycle"
+    DUPLICATE_DELETED = "duplicate_gone", "Duplicate message deleted"
     NOTE = "note", "Note"
 
 

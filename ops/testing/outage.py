@@ -1,4 +1,5 @@
-"""Redis or PostgreSQL away for a while during a run: levels fire late, none is lost or doubled.
+"""Redis or PostgreSQL away for a while during a run, or the worker killed and the broker
+flushed (``service="worker"``): levels fire late, none is lost or doubled.
 
 Run by bench/outage.py (which starts private Redis and PostgreSQL servers, points
 Django at them and calls ``outage_run``) for the benchmark and for
@@ -12,7 +13,9 @@ return they posted.
 
 from __future__ import annotations
 
+import re
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -37,9 +40,12 @@ DELAY = timedelta(minutes=10)
 JOBS = ("escalation.tasks.", "ops.tasks.heartbeat")
 
 
+READY_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/MainProcess\] \S+ ready\.$", re.M)
+
+
 @dataclass
 class OutagePlan:
-    service: str  # "redis" or "postgres"
+    service: str  # "redis", "postgres", or "worker" (killed, broker flushed, started again)
     down_seconds: float
     levels_per_second: float = 2.0
     lead: float = 20.0  # seconds from the start to the first level due
@@ -78,6 +84,20 @@ def _setup(plan: OutagePlan) -> list[WatchedChannel]:
             for i in range(plan.channels)]
 
 
+def _ready_at(worker: Proc, fallback: float) -> float:
+    """When the worker logged "ready." (its own clock, UTC: the log's timestamps), else ``fallback``."""
+    found = READY_LINE.findall(worker.log())
+    if not found:
+        return fallback
+    stamp = datetime.strptime(found[-1], "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC)
+    return stamp.timestamp()
+
+
+def _flush(redis: PrivateRedis) -> None:
+    """FLUSHALL on the private redis-server this run started (never the machine's own)."""
+    subprocess.run(["redis-cli", "-p", str(redis.port), "FLUSHALL"], check=True, capture_output=True)
+
+
 def outage_run(plan: OutagePlan, *, redis: PrivateRedis, postgres: PrivatePostgres, env: dict[str, str],
                log_dir: Path) -> dict:
     channels = _setup(plan)
@@ -86,9 +106,10 @@ def outage_run(plan: OutagePlan, *, redis: PrivateRedis, postgres: PrivatePostgr
            "ESCALATION_HORIZON_SECONDS": str(plan.horizon_seconds),
            "ESCALATION_SWEEP_SECONDS": str(plan.sweep_seconds)}
     celery = [sys.executable, "-m", "celery", "-A", "slabuddy"]
-    worker = Proc("worker", [*celery, "worker", "-Q", "escalation,default", "-c", str(plan.concurrency),
-                             "-l", "info", "-n", "outage@host-a", "--without-gossip", "--without-mingle"],
-                  env=env, log_dir=log_dir)
+    worker_argv = [*celery, "worker", "-Q", "escalation,default", "-c", str(plan.concurrency),
+                   "-l", "info", "-n", "outage@host-a", "--without-gossip", "--without-mingle"]
+    worker = Proc("worker", worker_argv, env=env, log_dir=log_dir)
+    ready = None
     beat = Proc("beat", [*celery, "beat", "-l", "info", "--scheduler",
                          "django_celery_beat.schedulers:DatabaseScheduler", "--pidfile="], env=env,
                 log_dir=log_dir)
@@ -110,10 +131,19 @@ def outage_run(plan: OutagePlan, *, redis: PrivateRedis, postgres: PrivatePostgr
         went = start + plan.lead + plan.before
         time.sleep(max(0.0, went - time.time()))
         went = time.time()
-        (redis if plan.service == "redis" else postgres).stop()
-        time.sleep(max(0.0, went + plan.down_seconds - time.time()))
-        (redis if plan.service == "redis" else postgres).start()
-        back = time.time()
+        if plan.service == "worker":
+            worker.kill()  # SIGKILL: the delayed tasks it held are gone with it
+            _flush(redis)  # ...and so is everything the broker held
+            time.sleep(max(0.0, went + plan.down_seconds - time.time()))
+            worker.stop()
+            worker = Proc("worker", worker_argv, env=env, log_dir=log_dir)
+            worker.wait_for_log(" ready.", timeout=90)
+            back = ready = _ready_at(worker, time.time())
+        else:
+            (redis if plan.service == "redis" else postgres).stop()
+            time.sleep(max(0.0, went + plan.down_seconds - time.time()))
+            (redis if plan.service == "redis" else postgres).start()
+            back = time.time()
 
         last_due = first_due + timedelta(seconds=count / plan.levels_per_second)
         deadline = last_due.timestamp() + plan.sweep_seconds + 120
@@ -130,6 +160,8 @@ def outage_run(plan: OutagePlan, *, redis: PrivateRedis, postgres: PrivatePostgr
         per_level = Counter(len(posted.get(f"ticket:{t}:level:1", [])) for t, *_ in rows)
         lags = {"before": [], "during": [], "after": []}
         after_back = []
+        lost_tasks_after_ready = []  # worker restart: levels queued before the kill, posted after ready
+        first_posts = []  # ...of those due before it was ready: how soon after ready each posted
         for ticket_id, due_at, _, _ in rows:
             times = posted.get(f"ticket:{ticket_id}:level:1")
             if not times:
@@ -139,6 +171,10 @@ def outage_run(plan: OutagePlan, *, redis: PrivateRedis, postgres: PrivatePostgr
             lags[phase].append(at - due)
             if phase == "during":
                 after_back.append(at - back)
+            if ready is not None and went <= due < went + plan.horizon_seconds:  # its task died
+                lost_tasks_after_ready.append(max(0.0, at - max(due, ready)))
+                if due < ready:
+                    first_posts.append(at - ready)
         return {
             "service": plan.service,
             "down_seconds": round(back - went, 1),
@@ -152,6 +188,9 @@ def outage_run(plan: OutagePlan, *, redis: PrivateRedis, postgres: PrivatePostgr
             "lag_due_after_outage": _summary(lags["after"]),
             "due_during_outage": len(lags["during"]),
             "posted_after_service_back": _summary(after_back),
+            **({"latest_level_after_worker_ready_s": round(max(lost_tasks_after_ready, default=0.0), 3),
+                "first_post_after_worker_ready_s": round(min(first_posts, default=0.0), 3),
+                "levels_posted_after_worker_ready": len(lost_tasks_after_ready)} if ready else {}),
             "worker_survived": worker.alive,
             "beat_survived": beat.alive,
             "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from base.fake_slack import BOT_USER_ID
 from base.models import OutboxMessage, OutboxPurpose, OutboxStatus
 from base.outbox import METADATA_EVENT_TYPE, DeliveryStatus, outbox_post, outbox_record, outbox_send
+from ops.testing.worker import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +69,9 @@ def test_after_an_ambiguous_failure_the_next_attempt_looks_in_the_thread_first(s
     assert first.status == DeliveryStatus.AMBIGUOUS
     row = OutboxMessage.objects.get()
     assert (row.status, row.attempts) == (OutboxStatus.SENDING, 1)
-    assert post().status == DeliveryStatus.SENT
+    # Once the first request can no longer land (SLACK_AMBIGUOUS_WAIT_SECONDS), it looks, then posts.
+    with time_machine.travel(row.not_before + timedelta(seconds=1), tick=False):
+        assert post().status == DeliveryStatus.SENT
     assert len(slack.calls("conversations.replies")) == 1
     assert len(slack.posts()) == 1
 
@@ -134,5 +138,64 @@ def test_new_content_replaces_a_message_that_certainly_never_reached_slack(slack
 def test_content_that_may_have_reached_slack_is_kept(slack):
     slack.fail_next("chat.postMessage", status=500)
     post(text="first rendering")
-    post(text="second rendering")
+    with time_machine.travel(OutboxMessage.objects.get().not_before, tick=False):  # after the wait
+        post(text="second rendering")
     assert [m["text"] for m in slack.posts()] == ["first rendering"]
+
+
+@pytest.mark.parametrize("fault", [{"status": 503}, {"drop": True}], ids=["held-then-503", "dropped"])
+def test_a_reply_that_lands_after_the_client_gave_up_is_not_posted_again(slack, settings, fault):
+    settings.SLACK_TIMEOUT_SECONDS, settings.SLACK_AMBIGUOUS_WAIT_SECONDS = 1, 20
+    slack.land_late("chat.postMessage", hold=1.5 if fault.get("status") else 0.7, **fault)
+    first = post()
+    assert first.status == DeliveryStatus.AMBIGUOUS
+    assert first.not_before is not None and first.retry_after > 15
+    calls = len(slack.calls())
+    again = post()  # at once (a task retried early, a sweeper): it neither looks nor posts
+    assert (again.status, again.not_before) == (DeliveryStatus.AMBIGUOUS, first.not_before)
+    assert len(slack.calls()) == calls
+    wait_for(lambda: slack.posts(thread_ts=THREAD), timeout=10, message="the first request to land")
+    with time_machine.travel(first.not_before, tick=False):
+        found = post()
+    assert (found.status, found.recovered) == (DeliveryStatus.SENT, True)
+    assert len(slack.posts(thread_ts=THREAD)) == 1
+    row = OutboxMessage.objects.get()
+    assert row.verify_at == first.not_before + timedelta(seconds=settings.SLACK_DUPLICATE_CHECK_SECONDS)
+
+
+class Died(BaseException):
+    """The sender's process dies during its HTTP call."""
+
+
+def test_a_sender_that_died_mid_post_is_not_taken_over_before_its_request_could_land(
+    slack, settings, monkeypatch
+):
+    settings.SLACK_TIMEOUT_SECONDS, settings.SLACK_AMBIGUOUS_WAIT_SECONDS = 10, 20
+    row = record()
+    started = timezone.now()
+
+    def dies(method, **kwargs):
+        raise Died
+
+    with time_machine.travel(started, tick=False), monkeypatch.context() as patched:
+        patched.setattr("base.outbox.slack_call", dies)
+        with pytest.raises(Died):
+            outbox_send(row)
+    row.refresh_from_db()
+    # Marked before the call: its request could land until the timeout plus the wait.
+    assert (row.status, row.attempts) == (OutboxStatus.SENDING, 1)
+    assert row.not_before == started + timedelta(seconds=10 + 20)
+    OutboxMessage.objects.filter(pk=row.pk).update(lease_until=started)  # the lease ran out
+    with time_machine.travel(started + timedelta(seconds=29), tick=False):
+        assert outbox_send(OutboxMessage.objects.get(pk=row.pk), held=True).status == DeliveryStatus.AMBIGUOUS
+    assert slack.calls() == []
+    with time_machine.travel(started + timedelta(seconds=30), tick=False):
+        assert outbox_send(OutboxMessage.objects.get(pk=row.pk), held=True).status == DeliveryStatus.SENT
+    assert [c.method for c in slack.calls()] == ["conversations.replies", "chat.postMessage"]
+
+
+def test_a_rate_limit_leaves_nothing_to_wait_for(slack, settings):
+    slack.fail_next("chat.postMessage", status=429, retry_after=3)
+    assert post().status == DeliveryStatus.RATE_LIMITED
+    assert OutboxMessage.objects.get().not_before is None  # refused: nothing can land
+    assert post().status == DeliveryStatus.SENT

@@ -50,6 +50,10 @@ WORKER_ENV = {
     "CELERY_TASK_TIME_LIMIT": "6",
     "CELERY_TASK_SOFT_TIME_LIMIT": "5",
     "ESCALATION_CLAIM_LEASE_SECONDS": "7",
+    # A post whose sender died is taken over after its timeout plus the ambiguous wait: keep that
+    # shorter than the claim's lease, as the defaults do (10 + 30 < 130).
+    "SLACK_AMBIGUOUS_WAIT_SECONDS": "3",
+    "SLACK_TIMEOUT_SECONDS": "2",
 }
 CHANNEL = "CSUPPORT1"
 _seq = iter(range(1, 10**6))

@@ -1,6 +1,7 @@
-"""Redis stopped, and separately PostgreSQL restarted, during a run: no level is lost or posted
-twice, and the worker and beat ride it out. The levels that fell due meanwhile post once the
-service is back (the test prints how soon; bench/outage.py measures it, docs/SCALING.md).
+"""Redis stopped, PostgreSQL restarted, or the worker killed with the broker flushed, during a
+run: no level is lost or posted twice, and the worker and beat ride it out. The levels that fell
+due meanwhile post once the service is back (the test prints how soon; bench/outage.py
+measures it, docs/SCALING.md).
 
 Each run starts a private redis-server and PostgreSQL cluster on free ports (bench/outage.py)
 and stops only those, never the machine's own. About a minute and a half each.
@@ -30,7 +31,7 @@ def private_servers():
         pytest.skip(why_not)
 
 
-@pytest.mark.parametrize(("service", "down"), [("redis", 30), ("postgres", 5)])
+@pytest.mark.parametrize(("service", "down"), [("redis", 30), ("postgres", 5), ("worker", 5)])
 def test_an_outage_loses_and_doubles_no_level(private_servers, tmp_path, service, down):
     out = tmp_path / "result.json"
     run = subprocess.run(
@@ -47,3 +48,6 @@ def test_an_outage_loses_and_doubles_no_level(private_servers, tmp_path, service
     assert result["posts_per_level"] == {"1": result["levels"]}
     assert result["due_during_outage"] > 0
     assert result["worker_survived"] and result["beat_survived"]
+    if service == "worker":  # killed, broker flushed, a new worker started: its catch-up posted them
+        assert result["levels_posted_after_worker_ready"] > 0
+        print(f"latest level after the new worker was ready: {result['latest_level_after_worker_ready_s']} s")
