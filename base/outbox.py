@@ -51,6 +51,10 @@ METADATA_EVENT_TYPE = "slabuddy_post"
 # Posts made before every message went through the outbox carried this type.
 KNOWN_EVENT_TYPES = frozenset({METADATA_EVENT_TYPE, "slabuddy_escalation"})
 LOOKUP_MAX_PAGES = 20
+# A top-level message is looked for in the channel's history from a little before it was recorded
+# (Slack's clock and ours may differ by a few seconds).
+LOOKUP_CLOCK_SKEW = timedelta(minutes=1)
+TOP_LEVEL_LOOKBACK = timedelta(days=1)
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -151,7 +155,7 @@ def _finish(message: OutboxMessage, **changes: Any) -> None:
 
 def _sent(message: OutboxMessage, slack_ts: str, *, recovered: bool, after_ambiguous: bool) -> Delivery:
     # After an ambiguous attempt, the first request might still land: look again later.
-    verify_at = timezone.now() + duplicate_check_delay() if after_ambiguous and message.thread_ts else None
+    verify_at = timezone.now() + duplicate_check_delay() if after_ambiguous else None
     _finish(message, status=OutboxStatus.SENT, slack_ts=slack_ts, last_error="", not_before=None,
             verify_at=verify_at)
     return Delivery(DeliveryStatus.SENT, message, slack_ts=slack_ts, recovered=recovered, verify_at=verify_at)
@@ -183,25 +187,33 @@ def _failed(message: OutboxMessage, exc: SlackError, *, status: str, posted: boo
     return Delivery(DeliveryStatus.PERMANENT, message, error=error)
 
 
-def outbox_find_posted(*, client: Any, channel: str, thread_ts: str, key: str) -> str | None:
-    """The ts of the bot's (earliest) message carrying ``key`` in the thread, if there is one."""
-    found = outbox_find_all_posted(client=client, channel=channel, thread_ts=thread_ts, key=key, first=True)
+def outbox_find_posted(
+    *, client: Any, channel: str, thread_ts: str, key: str, since: datetime | None = None
+) -> str | None:
+    """The ts of the bot's (earliest) message carrying ``key``, if there is one."""
+    found = outbox_find_all_posted(client=client, channel=channel, thread_ts=thread_ts, key=key,
+                                   since=since, first=True)
     return found[0] if found else None
 
 
 def outbox_find_all_posted(
-    *, client: Any, channel: str, thread_ts: str, key: str, first: bool = False
+    *, client: Any, channel: str, thread_ts: str, key: str, since: datetime | None = None,
+    first: bool = False,
 ) -> list[str]:
-    """The ts of every message of the bot carrying ``key`` in the thread, oldest first
-    (only the first one found with ``first``)."""
+    """The ts of every message of the bot carrying ``key``, oldest first (only the first one
+    found with ``first``): in the thread ``thread_ts``, or, for a top-level message (a digest),
+    in the channel's history since ``since`` (the message was recorded then, so it cannot be older)."""
     found: list[str] = []
     cursor = None
+    if thread_ts:
+        method, window = client.conversations_replies, {"ts": thread_ts}
+    else:
+        oldest = (since or timezone.now() - TOP_LEVEL_LOOKBACK) - LOOKUP_CLOCK_SKEW
+        method, window = client.conversations_history, {"oldest": f"{oldest.timestamp():.6f}"}
     for _ in range(LOOKUP_MAX_PAGES):
         try:
-            response = slack_call(
-                client.conversations_replies, channel=channel, ts=thread_ts,
-                include_all_metadata=True, limit=200, cursor=cursor,
-            )
+            response = slack_call(method, channel=channel, include_all_metadata=True, limit=200,
+                                  cursor=cursor, **window)
         except PermanentSlackError as exc:
             if exc.error == "thread_not_found":
                 return found
@@ -247,10 +259,10 @@ def outbox_send(message: OutboxMessage, *, held: bool = False) -> Delivery:
         # An earlier attempt may still land in Slack: neither look nor post before then.
         _finish(message)
         return _waiting(message, error=message.last_error or "waiting for an earlier attempt")
-    if may_have_landed and message.thread_ts:
+    if may_have_landed:
         try:
-            found = outbox_find_posted(client=client, channel=message.channel,
-                                       thread_ts=message.thread_ts, key=message.key)
+            found = outbox_find_posted(client=client, channel=message.channel, thread_ts=message.thread_ts,
+                                       key=message.key, since=message.created_at)
         except SlackError as exc:
             return _failed(message, exc, status=OutboxStatus.SENDING)
         if found:
@@ -336,6 +348,7 @@ def outbox_duplicates_check(message: OutboxMessage, *, now: datetime | None = No
     client = slack_client()
     try:
         found = outbox_find_all_posted(client=client, channel=message.channel, thread_ts=message.thread_ts,
+                                       since=message.created_at,
                                        key=message.key)
     except SlackError as exc:
         return retry(f"conversations.replies: {exc.describe()}", [])

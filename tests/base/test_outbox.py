@@ -12,7 +12,15 @@ from django.utils import timezone
 
 from base.fake_slack import BOT_USER_ID
 from base.models import OutboxMessage, OutboxPurpose, OutboxStatus
-from base.outbox import METADATA_EVENT_TYPE, DeliveryStatus, outbox_post, outbox_record, outbox_send
+from base.outbox import (
+    METADATA_EVENT_TYPE,
+    DeliveryStatus,
+    DuplicateCheckStatus,
+    outbox_duplicates_check,
+    outbox_post,
+    outbox_record,
+    outbox_send,
+)
 from ops.testing.worker import wait_for
 
 pytestmark = pytest.mark.django_db
@@ -199,3 +207,35 @@ def test_a_rate_limit_leaves_nothing_to_wait_for(slack, settings):
     assert post().status == DeliveryStatus.RATE_LIMITED
     assert OutboxMessage.objects.get().not_before is None  # refused: nothing can land
     assert post().status == DeliveryStatus.SENT
+
+
+def test_a_top_level_message_that_lands_late_is_found_in_the_channel_not_posted_again(slack, settings):
+    # A digest is a top-level message: there is no thread to look in, so the channel's history is read.
+    settings.SLACK_TIMEOUT_SECONDS, settings.SLACK_AMBIGUOUS_WAIT_SECONDS = 1, 20
+    slack.land_late("chat.postMessage", hold=1.5, status=503)
+    first = outbox_post(key="digest:1", purpose=OutboxPurpose.REPLY, channel=CHANNEL, thread_ts="",
+                        text="Last week")
+    assert first.status == DeliveryStatus.AMBIGUOUS
+    wait_for(lambda: [m for m in slack.posts(channel=CHANNEL) if m["text"] == "Last week"], timeout=10,
+             message="the first request to land")
+    with time_machine.travel(first.not_before, tick=False):
+        found = outbox_send(OutboxMessage.objects.get(key="digest:1"))
+    assert (found.status, found.recovered) == (DeliveryStatus.SENT, True)
+    assert [c.method for c in slack.calls()][-1] == "conversations.history"
+    assert [m["text"] for m in slack.posts(channel=CHANNEL)] == ["Last week"]
+    assert OutboxMessage.objects.get(key="digest:1").verify_at is not None  # and looked at again later
+
+
+def test_a_later_top_level_duplicate_is_deleted_and_the_first_kept(slack, settings):
+    row = outbox_record(key="digest:2", purpose=OutboxPurpose.REPLY, channel=CHANNEL, thread_ts="",
+                        text="Last week")
+    first = outbox_send(row)
+    metadata = {"event_type": METADATA_EVENT_TYPE, "event_payload": {"key": "digest:2"}}
+    later = slack.add_message(CHANNEL, "Last week", user=BOT_USER_ID, metadata=metadata)["ts"]
+    OutboxMessage.objects.filter(pk=row.pk).update(verify_at=timezone.now())
+    check = outbox_duplicates_check(OutboxMessage.objects.get(pk=row.pk))
+    assert check.status == DuplicateCheckStatus.DELETED
+    assert "conversations.history" in [c.method for c in slack.calls()]  # a top-level message has no thread
+    assert (check.kept_ts, check.deleted) == (first.slack_ts, (later,))
+    assert [m["ts"] for m in slack.deleted()] == [later]
+    assert [m["ts"] for m in slack.posts(channel=CHANNEL)] == [first.slack_ts]
