@@ -33,6 +33,7 @@ from escalation.keys import post_key
 from escalation.messages import NextStep, render_escalation
 from escalation.models import DEFAULT_SNOOZE_MINUTES, Escalation, FiredVia, TicketSla
 from escalation.outcomes import FireOutcome
+from escalation.pacing import claimed_level_wait_for_turn, level_turn_wait, level_wait_for_turn
 from escalation.paging import page_level_abandon, page_level_draft, page_level_event, page_level_record
 from escalation.queueing import escalation_queue, horizon
 from escalation.thread_state import ticket_thread_refresh
@@ -261,6 +262,9 @@ def escalation_fire(
     ticket = row.ticket
     if ticket.state != TicketState.ARMED:
         return FireOutcome.STALE  # answered: its pending levels are (being) cancelled
+    if row.target_kind != TargetKind.PAGE and (wait := level_turn_wait(row, ticket=ticket)):
+        # Its channel's turn is later (escalation/pacing.py): come back then, holding nothing.
+        return FireOutcome.PACED if level_wait_for_turn(row, wait=wait, now=now) else FireOutcome.LOST
     if _helpdesk_answered(ticket, now=now):
         return FireOutcome.RESPONDED
     if row.target_kind == TargetKind.PAGE:
@@ -285,6 +289,8 @@ def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome
     if row.target_kind == TargetKind.PAGE:
         event = page_level_event(row, ticket=ticket, now=now)
         return _page_and_post(row, ticket=ticket, event=event, now=now)
+    if wait := level_turn_wait(row, ticket=ticket):
+        return FireOutcome.PACED if claimed_level_wait_for_turn(row, wait=wait, now=now) else FireOutcome.LOST
     message = _record(row, ticket=ticket, draft=escalation_draft(row, ticket=ticket, now=now))
     return _post(row, ticket=ticket, message=message, now=now)
 

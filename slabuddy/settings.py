@@ -275,7 +275,12 @@ SLACK_BOT_USER_ID = env_str("SLACK_BOT_USER_ID", "")  # looked up with auth.test
 SLACK_BOT_ID = env_str("SLACK_BOT_ID", "")  # the bot's B… id; looked up with auth.test when empty
 SLACK_SUPPORT_USERGROUP_ID = env_str("SLACK_SUPPORT_USERGROUP_ID", "")
 SLACK_REQUEST_MAX_AGE_SECONDS = 300
-SLACK_TIMEOUT_SECONDS = env_int("SLACK_TIMEOUT_SECONDS", 10, minimum=1)
+SLACK_TIMEOUT_SECONDS = env_int("SLACK_TIMEOUT_SECONDS", 10, minimum=1)  # each call's total deadline
+# Posts take turns per channel (base/channel_pacing.py; needs the Redis broker): Slack accepts about
+# one message per second per channel with short bursts. Slower than Slack's own limit on purpose.
+SLACK_CHANNEL_PACING = env_bool("SLACK_CHANNEL_PACING", True)
+SLACK_CHANNEL_POSTS_PER_MINUTE = env_int("SLACK_CHANNEL_POSTS_PER_MINUTE", 60, minimum=1)
+SLACK_CHANNEL_POST_BURST = env_int("SLACK_CHANNEL_POST_BURST", 2, minimum=1)
 if PRODUCTION and not (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET):
     raise ImproperlyConfigured(
         "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or their _FILE variants) must be set "
