@@ -67,20 +67,38 @@ class FakeSlackState:
 
 @dataclass
 class SlowPosts:
-    """A ``share`` of chat.postMessage calls hang ``seconds`` (past the client's timeout), then
-    answer 503 with nothing posted. Which calls hang is drawn from ``seed``: runs repeat."""
+    """A ``share`` of chat.postMessage calls (to ``channel`` only, if given) hang ``seconds`` (past
+    the client's timeout), then answer 503 with nothing posted. Which calls hang is drawn from
+    ``seed``: runs repeat. ``release()`` ends every hang at once, and no call hangs after it."""
 
     share: float
     seconds: float = 10.5
     seed: int = 13
+    channel: str | None = None
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
         self._lock = threading.Lock()
+        self._released = threading.Event()
+        self.hanging = 0  # calls hanging right now
 
-    def hangs(self) -> bool:
+    def hangs(self, channel: str) -> bool:
+        if self._released.is_set() or (self.channel is not None and channel != self.channel):
+            return False
         with self._lock:
             return self._random.random() < self.share
+
+    def hang(self) -> None:
+        with self._lock:
+            self.hanging += 1
+        try:
+            self._released.wait(self.seconds)
+        finally:
+            with self._lock:
+                self.hanging -= 1
+
+    def release(self) -> None:
+        self._released.set()
 
 
 @dataclass
@@ -252,8 +270,8 @@ class FakeSlack:
         """The run-wide faults (outside the lock: a hanging call holds only its own thread)."""
         if method != "chat.postMessage":
             return None
-        if self.slow_posts is not None and self.slow_posts.hangs():
-            time.sleep(self.slow_posts.seconds)
+        if self.slow_posts is not None and self.slow_posts.hangs(str(args.get("channel"))):
+            self.slow_posts.hang()
             with self.lock:
                 self.state.calls.append(Call(method, args, time.time(), 503))
             return 503, {"ok": False, "error": "service_unavailable"}, {}

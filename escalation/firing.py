@@ -90,8 +90,17 @@ def _next_step(row: Escalation) -> NextStep | None:
     return NextStep(nxt.level, nxt.due_at, nxt.target_kind) if nxt else None
 
 
+def _sla_of(ticket: Ticket) -> dict:
+    """Snooze minutes and breach time of the ticket's snapshot (loaded with the level: no query)."""
+    try:
+        sla = ticket.sla
+    except TicketSla.DoesNotExist:
+        return {}
+    return {"snooze_minutes": sla.snooze_minutes, "breach_at": sla.breach_at}
+
+
 def escalation_draft(row: Escalation, *, ticket: Ticket, now: datetime) -> Draft:
-    sla = TicketSla.objects.filter(ticket_id=ticket.pk).values("snooze_minutes", "breach_at").first() or {}
+    sla = _sla_of(ticket)
     resolution = resolve_target(
         kind=row.target_kind, ref=row.target_ref, engineer_id=row.engineer_id, at=now
     )
@@ -244,7 +253,8 @@ def escalation_fire(
 ) -> FireOutcome:
     """Fire one level if it is still pending at ``version`` and due (a level's delayed task)."""
     now = now or timezone.now()
-    row = Escalation.objects.select_related("ticket__channel__tier").filter(pk=escalation_id).first()
+    row = (Escalation.objects.select_related("ticket__channel__tier", "ticket__sla")
+           .filter(pk=escalation_id).first())
     if row is None:
         return FireOutcome.MISSING
     if row.state != EscalationState.PENDING or row.version != version:
@@ -279,7 +289,7 @@ def escalation_fire(
 
 def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome:
     """Fire a level the sweeper has already claimed."""
-    ticket = Ticket.objects.select_related("channel__tier").get(pk=row.ticket_id)
+    ticket = Ticket.objects.select_related("channel__tier", "sla").get(pk=row.ticket_id)
     if ticket.state not in LIVE_STATES:  # claimed before a wait began: it still posts
         Escalation.objects.settle_cancelled(row)
         return FireOutcome.CANCELLED
