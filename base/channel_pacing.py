@@ -11,9 +11,11 @@ at its turn, holding no worker process or thread meanwhile.
 The arithmetic is GCRA (a token bucket kept as one time per channel, "the
 channel is free again at"), in the pure function ``turn_decide``. A post told
 to wait keeps the slot it was given (``held``, by its key), so when it comes
-back it goes at once rather than queueing behind posts that asked later: the
-order of turns is the order of asking, which is due order when levels are
-fired in due order.
+back it goes at once rather than queueing behind posts that asked later, and
+not before the earlier-slotted posts of its channel (a task may come back
+late): the order of turns is the order of asking, which is due order when
+levels are fired in due order (the horizon job, the reconnect re-queue and the
+sweeper take them in due order).
 
 The state is shared by every worker: on Redis (the broker's database, one Lua
 script per decision, atomic), so several workers on several hosts agree. With
@@ -36,6 +38,11 @@ logger = logging.getLogger("slabuddy.pacing")
 
 # A turn that is this close counts as now: a re-queued task comes back a few ms after its slot.
 EARLY_SECONDS = 0.05
+# A post whose turn has come still lets an earlier-slotted one of its channel go first (a task can
+# come back late on a busy worker): it looks again this much later. A held slot this far past is
+# given up for lost (its level was answered, or its task lost: the sweeper asks anew).
+BEHIND_SECONDS = 0.2
+ABANDONED_SECONDS = 10.0
 KEY_PREFIX = "slabuddy:pace:"
 
 
@@ -70,9 +77,11 @@ def turn_decide(state: ChannelState, *, key: str, now: float, rule: PaceRule) ->
     gets the next free slot, which is now while the burst allows it."""
     if key in state.held:
         slot = state.held[key]
-        if slot <= now + EARLY_SECONDS:
-            return Turn(0.0, replace(state, held={k: v for k, v in state.held.items() if k != key}))
-        return Turn(slot - now, state)
+        if slot > now + EARLY_SECONDS:
+            return Turn(slot - now, state)
+        if any(now - ABANDONED_SECONDS < other < slot for k, other in state.held.items() if k != key):
+            return Turn(BEHIND_SECONDS, state)  # an earlier turn of this channel has not gone yet
+        return Turn(0.0, replace(state, held={k: v for k, v in state.held.items() if k != key}))
     free_at = max(state.free_at if state.free_at is not None else now, now)
     slot = max(now, free_at - rule.tolerance)
     after = replace(state, free_at=free_at + rule.interval)
@@ -82,19 +91,27 @@ def turn_decide(state: ChannelState, *, key: str, now: float, rule: PaceRule) ->
 
 
 # The same decision, atomically in Redis: KEYS[1] the channel's free-at time, KEYS[2] the hash of
-# held slots; ARGV key, now, interval, tolerance, early. Numbers go back as strings (Redis would
-# truncate a Lua number to an integer).
+# held slots; ARGV key, now, interval, tolerance, early, behind, abandoned. Numbers go back as
+# strings (Redis would truncate a Lua number to an integer).
 _TURN_SCRIPT = """
 local key, now = ARGV[1], tonumber(ARGV[2])
 local interval, tolerance, early = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local behind, abandoned = tonumber(ARGV[6]), tonumber(ARGV[7])
 local held = redis.call('HGET', KEYS[2], key)
 if held then
   held = tonumber(held)
-  if held <= now + early then
-    redis.call('HDEL', KEYS[2], key)
-    return '0'
+  if held > now + early then
+    return string.format('%.6f', held - now)
   end
-  return tostring(held - now)
+  local all = redis.call('HGETALL', KEYS[2])
+  for i = 1, #all, 2 do
+    local other = tonumber(all[i + 1])
+    if all[i] ~= key and other < held and other > now - abandoned then
+      return string.format('%.6f', behind)
+    end
+  end
+  redis.call('HDEL', KEYS[2], key)
+  return '0'
 end
 local free_at = tonumber(redis.call('GET', KEYS[1]) or now)
 if free_at < now then free_at = now end
@@ -139,7 +156,7 @@ def channel_turn(*, channel: str, key: str, now: float | None = None) -> float:
         answer = script(
             keys=[f"{KEY_PREFIX}{channel}:free_at", f"{KEY_PREFIX}{channel}:held"],
             args=[key, f"{time.time() if now is None else now:.6f}", rule.interval, rule.tolerance,
-                  EARLY_SECONDS],
+                  EARLY_SECONDS, BEHIND_SECONDS, ABANDONED_SECONDS],
             client=client,
         )
     except Exception:  # redis.RedisError, or a connection refused: fail open

@@ -310,16 +310,14 @@ class Workers:
         self.children: list[Child] = []
 
     def _argvs(self) -> list[tuple[str, list[str]]]:
-        from ops.workers import DEFAULT_WORKER, ESCALATION_WORKER
+        from bench.common import worker_argvs
 
         stamp = time.time_ns()
         if self.options.layout == "single":
             return [("worker", ["worker", "-Q", "escalation,default", "-P", "prefork",
                                 "-c", str(self.options.concurrency), "-n", f"bench-{stamp}@%h"])]
-        return [
-            ("worker", DEFAULT_WORKER.argv(node=f"bench-{stamp}@%h", concurrency=self.options.concurrency)),
-            ("escalation", ESCALATION_WORKER.argv(node=f"bench-esc-{stamp}@%h", concurrency=self.threads)),
-        ]
+        return worker_argvs(node=f"bench-{stamp}@%h",
+                            concurrency={"worker": self.options.concurrency, "escalation": self.threads})
 
     def start(self, *, wait: bool = True) -> None:
         common = ["-l", "info", "--without-gossip", "--without-mingle", "--include", "bench.bare_post"]

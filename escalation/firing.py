@@ -33,7 +33,7 @@ from escalation.keys import post_key
 from escalation.messages import NextStep, render_escalation
 from escalation.models import DEFAULT_SNOOZE_MINUTES, Escalation, FiredVia, TicketSla
 from escalation.outcomes import FireOutcome
-from escalation.pacing import claimed_level_wait_for_turn, level_turn_wait, level_wait_for_turn
+from escalation.pacing import claimed_level_wait_for_turn, level_turn_wait
 from escalation.paging import page_level_abandon, page_level_draft, page_level_event, page_level_record
 from escalation.queueing import escalation_queue, horizon
 from escalation.thread_state import ticket_thread_refresh
@@ -272,9 +272,6 @@ def escalation_fire(
     ticket = row.ticket
     if ticket.state != TicketState.ARMED:
         return FireOutcome.STALE  # answered: its pending levels are (being) cancelled
-    if row.target_kind != TargetKind.PAGE and (wait := level_turn_wait(row, ticket=ticket)):
-        # Its channel's turn is later (escalation/pacing.py): come back then, holding nothing.
-        return FireOutcome.PACED if level_wait_for_turn(row, wait=wait, now=now) else FireOutcome.LOST
     if _helpdesk_answered(ticket, now=now):
         return FireOutcome.RESPONDED
     if row.target_kind == TargetKind.PAGE:
@@ -284,6 +281,8 @@ def escalation_fire(
         if escalation_claim(row, now=now, via=via) is None:
             return FireOutcome.LOST
         message = _record(row, ticket=ticket, draft=draft)
+    if wait := level_turn_wait(row, ticket=ticket):
+        return _wait_for_turn(row, wait=wait)
     return _post(row, ticket=ticket, message=message, now=now)
 
 
@@ -299,10 +298,17 @@ def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome
     if row.target_kind == TargetKind.PAGE:
         event = page_level_event(row, ticket=ticket, now=now)
         return _page_and_post(row, ticket=ticket, event=event, now=now)
-    if wait := level_turn_wait(row, ticket=ticket):
-        return FireOutcome.PACED if claimed_level_wait_for_turn(row, wait=wait, now=now) else FireOutcome.LOST
     message = _record(row, ticket=ticket, draft=escalation_draft(row, ticket=ticket, now=now))
+    if wait := level_turn_wait(row, ticket=ticket):
+        return _wait_for_turn(row, wait=wait)
     return _post(row, ticket=ticket, message=message, now=now)
+
+
+def _wait_for_turn(row: Escalation, *, wait: float) -> FireOutcome:
+    """Its channel's turn is later (escalation/pacing.py): released, it comes back then. Asked
+    just before the post, so that the turn is taken when the post leaves, not a draft earlier."""
+    released = claimed_level_wait_for_turn(row, wait=wait, now=timezone.now())
+    return FireOutcome.PACED if released else FireOutcome.LOST
 
 
 # --- a page step: page outside Slack first, then say so in the thread (escalation/paging.py) ---

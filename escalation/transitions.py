@@ -5,7 +5,6 @@
                           |----settle_cancelled--> cancelled
                           '----release_for_retry--> pending (later, new version)
     pending --cancel_pending--> cancelled        pending --postpone--> pending (new version)
-    pending --wait_for_turn--> pending (not before its channel's turn, same version)
     pending --pause--> paused --resume--> pending (due its remaining time after the resume)
     paused --cancel_pending--> cancelled
 
@@ -48,17 +47,6 @@ class EscalationQuerySet(models.QuerySet):
         return bool(
             self.filter(pk=row.pk, state=EscalationState.PENDING, version=row.version).update(
                 celery_task_id=task_id, enqueued_for=row.due_at, updated_at=timezone.now()
-            )
-        )
-
-    def wait_for_turn(self, row: Escalation, *, not_before: datetime, task_id: str) -> bool:
-        """A pending level waits for its channel's turn (base/channel_pacing.py): not before
-        ``not_before`` (the sweeper leaves it until then), with a task for that time. Same
-        version: the task (or the sweeper) that comes at the turn still finds it pending."""
-        return bool(
-            self.filter(pk=row.pk, state=EscalationState.PENDING, version=row.version).update(
-                not_before=not_before, celery_task_id=task_id, enqueued_for=row.due_at,
-                updated_at=timezone.now(),
             )
         )
 

@@ -280,7 +280,7 @@ SLACK_TIMEOUT_SECONDS = env_int("SLACK_TIMEOUT_SECONDS", 10, minimum=1)  # each 
 # one message per second per channel with short bursts. Slower than Slack's own limit on purpose.
 SLACK_CHANNEL_PACING = env_bool("SLACK_CHANNEL_PACING", True)
 SLACK_CHANNEL_POSTS_PER_MINUTE = env_int("SLACK_CHANNEL_POSTS_PER_MINUTE", 60, minimum=1)
-SLACK_CHANNEL_POST_BURST = env_int("SLACK_CHANNEL_POST_BURST", 2, minimum=1)
+SLACK_CHANNEL_POST_BURST = env_int("SLACK_CHANNEL_POST_BURST", 1, minimum=1)  # 1: a post a second, in order
 if PRODUCTION and not (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET):
     raise ImproperlyConfigured(
         "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or their _FILE variants) must be set "

@@ -5,7 +5,15 @@ import uuid
 import pytest
 import redis
 
-from base.channel_pacing import EARLY_SECONDS, ChannelState, PaceRule, channel_turn, turn_decide
+from base.channel_pacing import (
+    ABANDONED_SECONDS,
+    BEHIND_SECONDS,
+    EARLY_SECONDS,
+    ChannelState,
+    PaceRule,
+    channel_turn,
+    turn_decide,
+)
 
 RULE = PaceRule(interval=1.0, burst=2)
 
@@ -43,6 +51,24 @@ def test_a_waiting_post_keeps_its_slot_and_goes_at_it():
     assert back.state.held == {"d": 2.0, "e": 3.0}
 
 
+ONE_A_SECOND = PaceRule(interval=1.0, burst=1)
+
+
+def test_a_turn_that_has_come_lets_an_earlier_slot_go_first():
+    _, state = ask(ChannelState(), ["a", "b", "c", "d"], now=0.0, rule=ONE_A_SECOND)  # b 1, c 2, d 3
+    # b's task is late; c comes back at its own turn first: it waits for b.
+    behind = turn_decide(state, key="c", now=2.0, rule=ONE_A_SECOND)
+    assert behind.wait == BEHIND_SECONDS and behind.state == state
+    b = turn_decide(state, key="b", now=2.1, rule=ONE_A_SECOND)
+    assert b.wait == 0.0
+    assert turn_decide(b.state, key="c", now=2.2, rule=ONE_A_SECOND).wait == 0.0
+
+
+def test_a_slot_long_past_is_given_up_for_lost():
+    _, state = ask(ChannelState(), ["a", "b", "c"], now=0.0, rule=ONE_A_SECOND)  # b never comes back
+    assert turn_decide(state, key="c", now=2.0 + ABANDONED_SECONDS, rule=ONE_A_SECOND).wait == 0.0
+
+
 def test_a_quiet_channel_refills_its_burst():
     _, state = ask(ChannelState(), ["a", "b", "c"], now=0.0)
     waits, _ = ask(state, ["x", "y"], now=60.0)
@@ -70,8 +96,9 @@ def redis_pacing(settings):
 
 def test_redis_gives_the_same_turns_as_the_decision(redis_pacing):
     now = 1_800_000_000.0
-    sequence = [("a", now), ("b", now), ("c", now), ("d", now + 0.3), ("c", now + 0.5), ("c", now + 1.0),
-                ("e", now + 1.2), ("d", now + 2.0), ("f", now + 9.0), ("g", now + 9.0)]
+    sequence = [("a", now), ("b", now), ("c", now), ("d", now + 0.3), ("c", now + 0.5), ("d", now + 2.0),
+                ("c", now + 1.0), ("e", now + 1.2), ("d", now + 2.0), ("f", now + 9.0), ("g", now + 9.0),
+                ("e", now + 30.0), ("h", now + 30.0)]
     state = ChannelState()
     for key, at in sequence:
         expected = turn_decide(state, key=key, now=at, rule=RULE)

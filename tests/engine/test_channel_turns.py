@@ -1,6 +1,6 @@
-"""Levels of one channel take turns (escalation/pacing.py): a level whose channel is busy is not
-claimed and holds no worker; it stays pending until its turn, with a task for then, and posts at it
-in the order it asked. The sweeper's levels do the same."""
+"""Levels of one channel take turns (escalation/pacing.py): a level whose channel is busy asks just
+before its post, is released and holds no worker; it is pending until its turn, with a task for
+then, and posts at it in the order it asked. The sweeper's levels do the same."""
 
 import time
 from datetime import timedelta
@@ -56,9 +56,10 @@ def test_a_busy_channel_makes_a_level_wait_for_its_turn_then_it_posts(
     assert len(queued) == 2  # a task for each turn
     second.refresh_from_db()
     third.refresh_from_db()
-    assert second.state == third.state == EscalationState.PENDING  # not claimed: nothing held
+    assert second.state == third.state == EscalationState.PENDING  # released: nothing held
     assert (second.not_before, third.not_before) == (DUE + timedelta(seconds=1), DUE + timedelta(seconds=2))
-    assert second.attempts == third.attempts == 0 and second.celery_task_id
+    assert second.last_error == pacing.WAIT_ERROR and second.celery_task_id
+    assert len(fake_slack.calls("chat.postMessage")) == 1  # nothing sent for them yet
     assert fire(second, at=DUE + timedelta(seconds=0.5)) == FireOutcome.EARLY  # before its turn
     assert fire(third, at=DUE + timedelta(seconds=1)) == FireOutcome.EARLY  # the second's turn, not its own
     assert fire(second, at=DUE + timedelta(seconds=1)) == FireOutcome.FIRED

@@ -90,8 +90,9 @@ def test_levels_due_together_in_one_channel_take_turns(one_level, celery_worker_
         opened = timezone.now() - timedelta(seconds=90)
         tickets = [open_ticket(fake, tier, channel=f"CBUSY{i % 3}", opened_at=opened + timedelta(seconds=i),
                                ts=f"1700000100.{i:06d}") for i in range(15)]
+        # Armed as they came in, oldest first: their delayed tasks are queued in due order.
         tickets_arm_new(tickets=list(Ticket.objects.filter(pk__in=[t.pk for t in tickets])
-                                     .select_related("channel__tier")), now=opened)
+                                     .select_related("channel__tier").order_by("opened_at")), now=opened)
         celery_worker_factory(layout=ESCALATION_WORKER, concurrency=4)
         rows = Escalation.objects.filter(ticket__in=tickets)
         wait_for(lambda: not rows.exclude(state=EscalationState.FIRED).exists(), timeout=90,
