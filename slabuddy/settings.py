@@ -279,7 +279,7 @@ SLACK_TIMEOUT_SECONDS = env_int("SLACK_TIMEOUT_SECONDS", 10, minimum=1)  # each 
 # Posts take turns per channel (base/channel_pacing.py; needs the Redis broker): Slack accepts about
 # one message per second per channel with short bursts. Slower than Slack's own limit on purpose.
 SLACK_CHANNEL_PACING = env_bool("SLACK_CHANNEL_PACING", True)
-SLACK_CHANNEL_POSTS_PER_MINUTE = env_int("SLACK_CHANNEL_POSTS_PER_MINUTE", 60, minimum=1)
+SLACK_CHANNEL_POSTS_PER_MINUTE = env_int("SLACK_CHANNEL_POSTS_PER_MINUTE", 50, minimum=1)
 SLACK_CHANNEL_POST_BURST = env_int("SLACK_CHANNEL_POST_BURST", 1, minimum=1)  # 1: a post a second, in order
 if PRODUCTION and not (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET):
     raise ImproperlyConfigured(
