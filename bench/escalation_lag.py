@@ -453,6 +453,9 @@ def percentile(values: list[float], q: float) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     options = parse_args(argv)
+    from bench.common import stop_on_sigterm
+
+    stop_on_sigterm()  # SIGTERM unwinds like Ctrl-C: the workers, beat and the stand-in are stopped
     if options.channels is None:
         options.channels = BURST_CHANNELS if options.burst else CHANNELS
     if options.burst and options.tickets == 2000:

@@ -6,8 +6,9 @@
 3. Resolve the target and render the message (database reads only).
 4. In one transaction: claim the row (conditional UPDATE on state + version)
    and record the message in the outbox under the key ``ticket:<id>:level:<n>``.
-5. Post through the outbox (it looks in the thread first if an earlier
-   attempt may have landed) and settle the row by what Slack answered:
+5. Take the channel's turn (escalation/pacing.py: if it is later, release
+   the row until then), post through the outbox (it looks in the thread
+   first if an earlier attempt may have landed) and settle the row by what Slack answered:
    fired, pending again after Retry-After or a backoff, or failed.
 """
 
