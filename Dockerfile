@@ -14,5 +14,7 @@ RUN pip install . && useradd --system --home /app slabuddy && mkdir /data && cho
 USER slabuddy
 VOLUME /data
 EXPOSE 8000 5555
-# docker-compose.yml gives each service its own command; this default is the web server.
+# docker-compose.yml gives each service its own command; this default is the web server. The two
+# workers (ops/workers.py): `celery -A slabuddy worker -Q default -P prefork` and
+# `celery -A slabuddy worker -Q escalation -P threads --concurrency 16`.
 CMD ["gunicorn", "slabuddy.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]

@@ -27,7 +27,8 @@ def fake_slack(settings):
 def celery_worker_factory(transactional_db, settings, tmp_path):
     """Start real Celery workers (subprocesses) on the test database and broker.
 
-    ``start(**env)`` starts one and waits until it is ready; ``env`` overrides
+    ``start(**env)`` starts one and waits until it is ready (``layout=`` a kind of
+    ops/workers.py: that kind's queues and pool); ``env`` overrides
     its environment (e.g. ``ESCALATION_HORIZON_SECONDS="30"``). Request
     ``fake_slack`` first so the worker posts to it. The broker is purged
     before and after; every worker is stopped at teardown (before the
@@ -36,8 +37,8 @@ def celery_worker_factory(transactional_db, settings, tmp_path):
     purge_broker()
     workers: list[CeleryWorker] = []
 
-    def start(*, concurrency: int = 1, **env: str) -> CeleryWorker:
-        worker = CeleryWorker(log_dir=tmp_path, env=env, concurrency=concurrency)
+    def start(*, concurrency: int = 1, layout=None, **env: str) -> CeleryWorker:
+        worker = CeleryWorker(log_dir=tmp_path, env=env, concurrency=concurrency, layout=layout)
         workers.append(worker)
         return worker.start()
 

@@ -8,6 +8,12 @@ and can be told to fail the next calls of a method (429 with Retry-After,
 only after the client has given up on it (``land_late``: Slack slower than our
 timeout, or a connection dropped mid-call, yet the post appears).
 
+Two faults of a real Slack can be switched on for a whole run (benchmarks):
+``SlowPosts`` makes a share of ``chat.postMessage`` calls hang past the
+client's timeout (then answer 503, nothing posted), and ``ChannelPostLimit``
+enforces Slack's posting limit (about one message per second per channel,
+short bursts allowed; 429 with Retry-After beyond it).
+
 Run it alone with ``python -m base.fake_slack --port 8765``.
 """
 
@@ -16,6 +22,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
+import random
 import socket
 import threading
 import time
@@ -73,10 +81,76 @@ class FakeSlackState:
     deleted: list[dict[str, Any]] = field(default_factory=list)  # messages removed by chat.delete
 
 
+# --- faults for a whole run: slow posts, Slack's posting limit per channel ------------------
+
+
+@dataclass
+class SlowPosts:
+    """A ``share`` of chat.postMessage calls (to ``channel`` only, if given) hang ``seconds`` (past
+    the client's timeout), then answer 503 with nothing posted. Which calls hang is drawn from
+    ``seed``: runs repeat. ``release()`` ends every hang at once, and no call hangs after it."""
+
+    share: float
+    seconds: float = 10.5
+    seed: int = 13
+    channel: str | None = None
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+        self.hanging = 0  # calls hanging right now
+
+    def hangs(self, channel: str) -> bool:
+        if self._released.is_set() or (self.channel is not None and channel != self.channel):
+            return False
+        with self._lock:
+            return self._random.random() < self.share
+
+    def hang(self) -> None:
+        with self._lock:
+            self.hanging += 1
+        try:
+            self._released.wait(self.seconds)
+        finally:
+            with self._lock:
+                self.hanging -= 1
+
+    def release(self) -> None:
+        self._released.set()
+
+
+@dataclass
+class ChannelPostLimit:
+    """Slack's posting limit: a token bucket per channel, ``per_second`` tokens a second up to
+    ``burst``; a post without a token is refused with 429 and Retry-After (whole seconds)."""
+
+    per_second: float = 1.0
+    burst: int = 3
+
+    def __post_init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}  # channel: (tokens, at)
+        self._lock = threading.Lock()
+
+    def retry_after(self, channel: str, now: float) -> int:
+        """0 if a post to ``channel`` may go now (it takes a token), else seconds to wait."""
+        with self._lock:
+            tokens, at = self._buckets.get(channel, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - at) * self.per_second)
+            if tokens >= 1:
+                self._buckets[channel] = (tokens - 1, now)
+                return 0
+            self._buckets[channel] = (tokens, now)
+            return max(1, math.ceil((1 - tokens) / self.per_second))
+
+
 class FakeSlack:
     """Start with ``FakeSlack().start()``; stop with ``.stop()`` (or use as a context manager)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, page_limit_cap: int = 200):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, page_limit_cap: int = 200,
+                 slow_posts: SlowPosts | None = None, post_limit: ChannelPostLimit | None = None):
+        self.slow_posts = slow_posts
+        self.post_limit = post_limit
         self.state = FakeSlackState()
         self.lock = threading.Lock()
         self.page_limit_cap = page_limit_cap
@@ -245,8 +319,27 @@ class FakeSlack:
         time.sleep(late.hold)
         self.handle(method, args, token)
         return late.status, {"ok": False, "error": "service_unavailable"}, {}
+    def _run_faults(self, method: str, args: dict[str, Any]) -> tuple[int, dict, dict] | None:
+        """The run-wide faults (outside the lock: a hanging call holds only its own thread)."""
+        if method != "chat.postMessage":
+            return None
+        if self.slow_posts is not None and self.slow_posts.hangs(str(args.get("channel"))):
+            self.slow_posts.hang()
+            with self.lock:
+                self.state.calls.append(Call(method, args, time.time(), 503))
+            return 503, {"ok": False, "error": "service_unavailable"}, {}
+        if self.post_limit is not None:
+            wait = self.post_limit.retry_after(str(args.get("channel")), time.monotonic())
+            if wait:
+                with self.lock:
+                    self.state.calls.append(Call(method, args, time.time(), 429))
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
+        return None
 
     def handle(self, method: str, args: dict[str, Any], token: str | None) -> tuple[int, dict, dict]:
+        faulted = self._run_faults(method, args)
+        if faulted is not None:
+            return faulted
         with self.lock:
             failure = self._take_failure(method)
             if failure is not None:

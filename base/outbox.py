@@ -147,10 +147,12 @@ def _finish(message: OutboxMessage, **changes: Any) -> None:
     changes.setdefault("lease_until", None)
     changes["updated_at"] = timezone.now()
     OutboxMessage.objects.filter(pk=message.pk).update(**changes)
+    computed = [name for name, value in changes.items() if hasattr(value, "resolve_expression")]
     for name, value in changes.items():
-        if not hasattr(value, "resolve_expression"):
+        if name not in computed:
             setattr(message, name, value)
-    message.refresh_from_db(fields=["attempts"])
+    if computed:  # only what the database computed is read back
+        message.refresh_from_db(fields=computed)
 
 
 def _sent(message: OutboxMessage, slack_ts: str, *, recovered: bool, after_ambiguous: bool) -> Delivery:

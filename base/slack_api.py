@@ -6,6 +6,13 @@ and demo mode point ``SLACK_API_BASE_URL`` at a local stand-in
 (``base.fake_slack``) and nothing else changes. No retry handlers are
 installed: a 429 is rescheduled by the caller, never slept on in a worker.
 
+Each call has a total deadline of ``SLACK_TIMEOUT_SECONDS``: slack_sdk's
+``timeout`` bounds one socket operation, so a Slack that drips its answer (or
+connects, then hangs, then drips) could hold a worker thread much longer.
+``DeadlineWebClient`` shuts the call's sockets down when the deadline passes
+(``base.outbound_http.SocketDeadline``); the call then fails as a timeout,
+which is ambiguous like any other.
+
 ``slack_call`` turns every failure into one of three errors:
 
 - ``RateLimited``: Slack refused the call (429); nothing happened. Retry
@@ -24,14 +31,18 @@ import functools
 import http.client
 import json
 import socket
+import threading
 import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
+
+from base.outbound_http import SocketDeadline
 
 DEMO_TOKEN = "xoxb-demo-mode"
 
@@ -42,14 +53,98 @@ TRANSIENT_ERRORS = frozenset(
 DEFAULT_RETRY_AFTER = 1.0
 
 
+class _SocketsOf(threading.local):
+    """The sockets the current thread's call has opened (a client may be shared by threads)."""
+
+    def __init__(self) -> None:
+        self.open: list[socket.socket] = []
+
+
+class _TrackedHTTPConnection(http.client.HTTPConnection):
+    tracker: _SocketsOf
+
+    def connect(self) -> None:
+        super().connect()
+        self.tracker.open.append(self.sock)
+
+
+class _TrackedHTTPSConnection(http.client.HTTPSConnection):
+    tracker: _SocketsOf
+
+    def connect(self) -> None:
+        super().connect()
+        self.tracker.open.append(self.sock)
+
+
+class _TrackedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, tracker: _SocketsOf):
+        super().__init__()
+        self.connection = type("Connection", (_TrackedHTTPConnection,), {"tracker": tracker})
+
+    def http_open(self, req):
+        return self.do_open(self.connection, req)
+
+
+class _TrackedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, tracker: _SocketsOf, context):
+        super().__init__(context=context)
+        self.connection = type("Connection", (_TrackedHTTPSConnection,), {"tracker": tracker})
+
+    def https_open(self, req):
+        return self.do_open(self.connection, req, context=self._context)
+
+
+class DeadlineWebClient(WebClient):
+    """slack_sdk's WebClient, every call of which ends within ``deadline`` seconds in total
+    (connecting, sending, waiting, reading; slack_sdk's own retries, if any, included)."""
+
+    def __init__(self, *args: Any, deadline: float, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline
+        self._sockets = _SocketsOf()
+
+    def api_call(self, *args: Any, **kwargs: Any) -> Any:
+        self._sockets.open = sockets = []
+        guard = SocketDeadline(self.deadline, lambda: list(sockets))
+        try:
+            with guard:
+                return super().api_call(*args, **kwargs)
+        except (OSError, http.client.HTTPException, json.JSONDecodeError) as exc:
+            if guard.expired:
+                raise TimeoutError(f"no answer within {self.deadline:g} s") from exc
+            raise
+        finally:
+            for sock in sockets:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def _perform_urllib_http_request_internal(self, url: str, req: urllib.request.Request) -> dict[str, Any]:
+        # slack_sdk's own, with an opener whose connections report their sockets to the deadline.
+        if not url.lower().startswith("http"):
+            raise SlackRequestError(f"Invalid URL detected: {url}")
+        handlers: list[Any] = [_TrackedHTTPHandler(self._sockets),
+                               _TrackedHTTPSHandler(self._sockets, self.ssl)]
+        if isinstance(self.proxy, str):
+            handlers.insert(0, urllib.request.ProxyHandler({"http": self.proxy, "https": self.proxy}))
+        resp = urllib.request.build_opener(*handlers).open(req, timeout=self.timeout)
+        if resp.headers.get_content_type() == "application/gzip":
+            return {"status": resp.code, "headers": resp.headers, "body": resp.read()}
+        charset = resp.headers.get_content_charset() or "utf-8"
+        return {"status": resp.code, "headers": resp.headers, "body": resp.read().decode(charset)}
+
+
 def slack_client() -> WebClient:
-    client = WebClient(
+    client = DeadlineWebClient(
         token=settings.SLACK_BOT_TOKEN or DEMO_TOKEN,
         base_url=settings.SLACK_API_BASE_URL,
         timeout=settings.SLACK_TIMEOUT_SECONDS,
+        deadline=settings.SLACK_TIMEOUT_SECONDS,
     )
     client.retry_handlers = []  # we reschedule ourselves; a worker never sleeps on Slack
     return client
+
 
 
 @functools.cache

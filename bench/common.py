@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 
 from ops.testing.processes import Proc
+from ops.workers import WORKERS
 
 __all__ = ["Proc"]  # benchmarks import it from here with the other helpers
 
@@ -132,6 +133,14 @@ def venv_argv(argv: list[str]) -> list[str]:
 
 
 # --- child processes: ops.testing.processes.Proc (shared with the tests) ----------------------
+
+
+def worker_argvs(*, node: str, concurrency: dict[str, int] | None = None) -> list[tuple[str, list[str]]]:
+    """``celery -A slabuddy`` arguments of each kind of worker (ops/workers.py), as ``make run``
+    starts them: ``[(kind, argv), ...]``, each named ``<kind>-<node>``; ``concurrency`` by kind."""
+    concurrency = concurrency or {}
+    return [(kind.name, kind.argv(node=f"{kind.name}-{node}", concurrency=concurrency.get(kind.name)))
+            for kind in WORKERS]
 
 
 # --- the stand-in Slack, in a process of its own ---------------------------------------

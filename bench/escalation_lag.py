@@ -5,6 +5,10 @@
     python -m bench.escalation_lag --tickets 10000 --due-tickets 2000   # + 8,000 armed far ahead
     python -m bench.escalation_lag --tickets 10000      # 10,000 falling due (long: N / rate s)
     python -m bench.escalation_lag --clock business     # levels counted on business hours
+    python -m bench.escalation_lag --hang-share 0.05    # 5% of posts hang past the client timeout
+    python -m bench.escalation_lag --side-by-side       # + a bare countdown task per level, same stand-in
+    python -m bench.escalation_lag --burst              # 5,000 levels in 500 channels due at once,
+                                                        # Slack's per-channel posting limit enforced
 
 Runs against PostgreSQL and Redis (``DATABASE_URL``, ``CELERY_BROKER_URL``;
 defaults: database ``slabuddy_bench`` on 127.0.0.1 (created and migrated if
@@ -31,6 +35,29 @@ holds the delayed tasks, and main process + pool). With ``--flush-midway``,
 halfway through the due window the broker's Redis database is flushed and
 the worker is killed with SIGKILL and restarted: every queued, unacknowledged
 and in-memory task is gone and the sweeper must fire what they would have.
+
+The workers are the two kinds of ``ops/workers.py`` (a prefork worker for the
+default queue, a threads worker for the escalation queue), as ``make run`` and
+docker-compose.yml start them; ``--layout single`` runs the layout before it
+(one prefork worker on both queues) for comparison.
+
+``--hang-share S``: the stand-in holds a share S of all ``chat.postMessage``
+calls for ``--hang-seconds`` (default: the client timeout + 0.5 s), then
+answers 503 with nothing posted. The lag of the *other* levels (whose posts
+never hung) is reported apart: a slow Slack must not delay them.
+
+``--side-by-side``: with every level, a bare Celery countdown task
+(``bench/bare_post.py``) falls due at the same moment on the same worker and
+makes one ``chat.postMessage`` to the same stand-in; both lags are reported,
+and the ratio of their medians (the firing path's own cost).
+
+``--burst``: as after an outage, ``--tickets`` (default 5,000) level-1 rows in
+``--channels`` (default 500) channels are all due when the workers start (their
+due times spread over the minute before, in order within each channel); the
+stand-in enforces Slack's posting limit (``ChannelPostLimit``: about one message
+per second per channel, bursts of 3, 429 with Retry-After beyond). Reported: the
+seconds from the workers' start to the last post, 429s, and posts out of due
+order per channel.
 
 With ``--clock business`` the bench policy counts business hours (Europe/Berlin):
 the tier is closed for the hour before the first level falls due and open
@@ -59,6 +86,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/slabuddy_bench"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
 CHANNELS = 50
+BURST_CHANNELS = 500
+BARE_TASK = "bench.bare_post"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -87,6 +116,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clock", choices=("calendar", "business"), default="calendar",
                         help="the bench policy's clock (default calendar); business: levels counted "
                         "through a closed hour of the tier's business hours")
+    parser.add_argument("--layout", choices=("split", "single"), default="split",
+                        help="split (default): the workers of ops/workers.py; single: one prefork worker "
+                        "on both queues, as before the split")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads of the escalation worker (default: ops/workers.py's)")
+    parser.add_argument("--hang-share", type=float, default=0.0,
+                        help="share of chat.postMessage calls the stand-in holds past the client timeout")
+    parser.add_argument("--hang-seconds", type=float, default=None,
+                        help="how long a held call hangs (default: SLACK_TIMEOUT_SECONDS + 0.5)")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="also a bare countdown task posting once per level, due at the same moment")
+    parser.add_argument("--burst", action="store_true",
+                        help="N levels in --channels channels all due at once, Slack's posting limit on")
+    parser.add_argument("--burst-timeout", type=float, default=300,
+                        help="--burst: give up waiting after this many seconds (default 300)")
+    parser.add_argument("--channels", type=int, default=None,
+                        help="channels (default 50; 500 with --burst)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     return parser.parse_args(argv)
 
@@ -155,11 +201,15 @@ class Child:
         self._log.close()
 
 
-def _serve_fake_slack(conn) -> None:
+def _serve_fake_slack(conn, faults: dict) -> None:
     """Child process: the fake Slack, away from this process's CPU and GIL."""
-    from base.fake_slack import FakeSlack
+    from base.fake_slack import ChannelPostLimit, FakeSlack, SlowPosts
 
-    fake = FakeSlack().start()
+    fake = FakeSlack(
+        slow_posts=SlowPosts(share=faults["hang_share"], seconds=faults["hang_seconds"])
+        if faults.get("hang_share") else None,
+        post_limit=ChannelPostLimit() if faults.get("post_limit") else None,
+    ).start()
     conn.send(fake.base_url)
     while True:
         command, payload = conn.recv()
@@ -172,6 +222,13 @@ def _serve_fake_slack(conn) -> None:
                 ((c.args.get("metadata") or {}).get("event_payload", {}).get("key"), c.at)
                 for c in fake.calls("chat.postMessage") if c.status == 200
             ])
+        elif command == "faults":  # keys of the posts that hung or were refused with 429
+            calls = fake.calls("chat.postMessage")
+            conn.send({
+                status: [(c.args.get("metadata") or {}).get("event_payload", {}).get("key")
+                         for c in calls if c.status == status]
+                for status in (503, 429)
+            })
         elif command == "stop":
             fake.stop()
             conn.send(None)
@@ -179,12 +236,12 @@ def _serve_fake_slack(conn) -> None:
 
 
 class FakeSlackProcess:
-    def __init__(self):
+    def __init__(self, faults: dict | None = None):
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")
         self.conn, child_conn = context.Pipe()
-        self.process = context.Process(target=_serve_fake_slack, args=(child_conn,), daemon=True)
+        self.process = context.Process(target=_serve_fake_slack, args=(child_conn, faults or {}), daemon=True)
         self.process.start()
         self.base_url = self.conn.recv()
 
@@ -241,6 +298,125 @@ class RssSampler(threading.Thread):
             self.peak_total = max(self.peak_total, total)
 
 
+class Workers:
+    """The bench's Celery workers: the kinds of ops/workers.py (or one worker on both queues)."""
+
+    def __init__(self, options: argparse.Namespace, *, log_dir: Path, env: dict[str, str], sampler):
+        from ops.workers import ESCALATION_WORKER
+
+        self.options, self.log_dir, self.env, self.sampler = options, log_dir, env, sampler
+        split = options.layout == "split"
+        self.threads = (options.threads or ESCALATION_WORKER.concurrency) if split else None
+        self.children: list[Child] = []
+
+    def _argvs(self) -> list[tuple[str, list[str]]]:
+        from bench.common import worker_argvs
+
+        stamp = time.time_ns()
+        if self.options.layout == "single":
+            return [("worker", ["worker", "-Q", "escalation,default", "-P", "prefork",
+                                "-c", str(self.options.concurrency), "-n", f"bench-{stamp}@%h"])]
+        return worker_argvs(node=f"bench-{stamp}@%h",
+                            concurrency={"worker": self.options.concurrency, "escalation": self.threads})
+
+    def start(self, *, wait: bool = True) -> None:
+        common = ["-l", "info", "--without-gossip", "--without-mingle", "--include", "bench.bare_post"]
+        self.children = [Child(name, argv + common, self.log_dir, self.env) for name, argv in self._argvs()]
+        if wait:
+            self.wait_ready()
+        # The escalation worker holds the delayed tasks: its RSS is the one that matters.
+        self.sampler.pid = self.children[-1].process.pid
+
+    def wait_ready(self) -> None:
+        for child in self.children:
+            child.wait_for_log(" ready.")
+
+    def kill(self) -> None:
+        for child in self.children:
+            child.kill()
+
+    def stop(self) -> None:
+        for child in self.children:
+            child.stop()
+
+
+def run_burst(options: argparse.Namespace, *, tier, channels: list, fake: FakeSlackProcess,
+              workers: Workers, first_delay: timedelta, log_dir: Path, env: dict[str, str]) -> dict:
+    """After an outage: every level-1 row is already due when the workers start."""
+    from escalation.arming import tickets_arm_new
+    from escalation.models import Escalation
+    from escalation.transitions import EscalationState
+    from tickets.models import Ticket
+
+    n = options.tickets
+    start_due = datetime.now(UTC) - timedelta(seconds=90)
+    spread = 60.0  # due times over a minute, in ticket order (so in order within each channel)
+    Ticket.objects.bulk_create(
+        Ticket(channel=channels[i % len(channels)], slack_ts=f"{1700000000 + i}.{i % 1000000:06d}",
+               helpdesk_ticket_id=str(100000 + i), priority="normal", text="bench ticket",
+               opened_at=start_due + timedelta(seconds=i * spread / n) - first_delay)
+        for i in range(n)
+    )
+    tickets = list(Ticket.objects.filter(channel__tier=tier).select_related("channel__tier")
+                   .order_by("opened_at"))
+    fake.ask("threads", [(t.channel.slack_channel_id, t.slack_ts) for t in tickets])
+    started = time.monotonic()
+    for i in range(0, n, 500):  # armed before they were due; their delayed tasks wait in the broker
+        tickets_arm_new(tickets=tickets[i:i + 500], now=start_due - timedelta(seconds=1))
+    print(f"armed {n} tickets in {time.monotonic() - started:.1f} s, every level 1 due (the last "
+          f"{(datetime.now(UTC) - start_due).total_seconds() - spread:.0f} s ago); starting the workers",
+          flush=True)
+    rows = Escalation.objects.filter(ticket__channel__tier=tier, level=1)
+    t0 = time.time()
+    workers.start(wait=False)
+    beat = Child("beat", ["beat", "-l", "info", "--scheduler",
+                          "django_celery_beat.schedulers:DatabaseScheduler", "--pidfile="], log_dir, env)
+    try:
+        workers.wait_ready()
+        ready = time.time()
+        deadline = time.monotonic() + options.burst_timeout
+        while rows.exclude(state=EscalationState.FIRED).exists() and time.monotonic() < deadline:
+            time.sleep(1)
+        time.sleep(5)  # duplicates, if any, arrive
+    finally:
+        beat.stop()
+    due = {f"ticket:{t}:level:1": (d, t, c) for t, d, c in rows.values_list("ticket_id", "due_at",
+                                                                             "ticket__channel__slack_channel_id")}
+    arrivals: dict[str, list[float]] = {}
+    for key, at in fake.ask("posts"):
+        arrivals.setdefault(key, []).append(at)
+    faults = fake.ask("faults")
+    per_channel: dict[str, list[tuple[float, tuple]]] = {}
+    for key, (due_at, ticket_id, channel) in due.items():
+        if key in arrivals:
+            per_channel.setdefault(channel, []).append((min(arrivals[key]), (due_at, ticket_id)))
+    out_of_order = 0
+    for posts in per_channel.values():
+        posts.sort()
+        out_of_order += sum(1 for a, b in zip(posts, posts[1:], strict=False) if b[1] < a[1])
+    posted = [min(times) for key, times in arrivals.items() if key in due]
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "burst",
+        "levels_due": len(due),
+        "channels": len(channels),
+        "layout": options.layout,
+        "escalation_threads": workers.threads,
+        "default_concurrency": options.concurrency,
+        "posted": len(posted),
+        "lost": sum(1 for key in due if key not in arrivals),
+        "duplicated": sum(1 for key in due if len(arrivals.get(key, [])) > 1),
+        "seconds_from_start_to_last_post": round(max(posted) - t0, 1) if posted else None,
+        "seconds_from_ready_to_last_post": round(max(posted) - ready, 1) if posted else None,
+        "seconds_from_start_to_ready": round(ready - t0, 1),
+        "posts_refused_429": len(faults[429]),
+        "share_429": round(len(faults[429]) / max(len(due), 1), 4),
+        "posts_out_of_due_order_in_their_channel": out_of_order,
+        "pacing": os.environ.get("SLACK_CHANNEL_PACING", "true"),
+        "python": platform.python_version(),
+    }
+
+
 # --- the run ---------------------------------------------------------------------
 
 
@@ -277,6 +453,15 @@ def percentile(values: list[float], q: float) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     options = parse_args(argv)
+    from bench.common import stop_on_sigterm
+
+    stop_on_sigterm()  # SIGTERM unwinds like Ctrl-C: the workers, beat and the stand-in are stopped
+    if options.channels is None:
+        options.channels = BURST_CHANNELS if options.burst else CHANNELS
+    if options.burst and options.tickets == 2000:
+        options.tickets = 5000
+    if options.burst:
+        options.gap = 3 * 3600.0  # only level 1 falls due during a burst run
     if options.lead is None:
         options.lead = 15 + 0.035 * min(options.tickets, options.due_tickets or options.tickets)
     configure_environment(options)
@@ -297,6 +482,7 @@ def main(argv: list[str] | None = None) -> dict:
     from escalation.models import Escalation, EscalationStep, SlaPolicy
     from escalation.schedules import schedules
     from escalation.transitions import EscalationState
+    from slabuddy.celery import app
     from tickets.models import Ticket, Tier, WatchedChannel
 
     logging.getLogger("slabuddy").setLevel(logging.WARNING)
@@ -326,7 +512,7 @@ def main(argv: list[str] | None = None) -> dict:
     channels = [
         WatchedChannel.objects.get_or_create(slack_channel_id=f"CBENCH{i:03d}",
                                              defaults={"name": f"bench-{i}", "tier": tier})[0]
-        for i in range(CHANNELS)
+        for i in range(options.channels)
     ]
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     if settings.CELERY_BROKER_URL.startswith("redis"):
@@ -341,26 +527,31 @@ def main(argv: list[str] | None = None) -> dict:
                       "enabled": True, "description": schedule.description},
         )
 
-    fake = FakeSlackProcess()
+    hang_seconds = options.hang_seconds or settings.SLACK_TIMEOUT_SECONDS + 0.5
+    fake = FakeSlackProcess({"hang_share": options.hang_share, "hang_seconds": hang_seconds,
+                             "post_limit": options.burst})
     log_dir = settings.DATA_DIR / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SLACK_API_BASE_URL": fake.base_url, "LOG_LEVEL": "warning"}
-    worker_args = ["worker", "-Q", "escalation,default", "-c", str(options.concurrency), "-l", "info",
-                   "--without-gossip", "--without-mingle"]
     sampler = RssSampler()
     sampler.start()
+    workers = Workers(options, log_dir=log_dir, env=env, sampler=sampler)
+    if options.burst:
+        try:
+            result = run_burst(options, tier=tier, channels=channels, fake=fake, workers=workers,
+                               first_delay=first_delay, log_dir=log_dir, env=env)
+        finally:
+            sampler.stopping.set()
+            workers.stop()
+            fake.stop()
+        return report(result, options)
 
-    def start_worker() -> Child:
-        child = Child("worker", worker_args + ["-n", f"bench-{time.time_ns()}@%h"], log_dir, env)
-        child.wait_for_log(" ready.")
-        sampler.pid = child.process.pid
-        return child
-
-    worker = start_worker()
+    workers.start()
     beat = Child("beat", ["beat", "-l", "info", "--scheduler",
                           "django_celery_beat.schedulers:DatabaseScheduler", "--pidfile="], log_dir, env)
     beat.wait_for_log("beat: Starting")
-    print(f"worker and beat up; fake Slack at {fake.base_url}; logs in {log_dir}", flush=True)
+    print(f"workers ({options.layout}) and beat up; fake Slack at {fake.base_url}; logs in {log_dir}",
+          flush=True)
 
     try:
         n = options.tickets
@@ -370,7 +561,7 @@ def main(argv: list[str] | None = None) -> dict:
             """Tickets first (one bulk insert), then each armed through the real service."""
             Ticket.objects.bulk_create(
                 Ticket(
-                    channel=channels[i % CHANNELS],
+                    channel=channels[i % len(channels)],
                     slack_ts=f"{1700000000 + i}.{i % 1000000:06d}",
                     helpdesk_ticket_id=str(100000 + i),
                     priority="normal",
@@ -385,6 +576,11 @@ def main(argv: list[str] | None = None) -> dict:
             )
             # The tickets' own messages, so that their threads exist.
             fake.ask("threads", [(t.channel.slack_channel_id, t.slack_ts) for t in tickets])
+            if options.side_by_side:  # the yardstick: a bare countdown task due with each level 1
+                for ticket in tickets:  # (sent first: a slow arming must not make it late)
+                    level1 = ticket.opened_at + first_delay + closed
+                    app.send_task(BARE_TASK, args=(ticket.channel.slack_channel_id, ticket.slack_ts,
+                                                   f"bare:{ticket.pk}"), eta=level1, queue="escalation")
             started = time.monotonic()
             for ticket in tickets:
                 ticket_arm(ticket=ticket)
@@ -426,11 +622,11 @@ def main(argv: list[str] | None = None) -> dict:
             now = datetime.now(UTC)
             if options.flush_midway and flushed_at is None and now >= midway:
                 broker.flushdb()
-                worker.kill()
+                workers.kill()
                 flushed_at = now
-                print(f"{now:%H:%M:%S} flushed the broker db and killed the worker; restarting it",
+                print(f"{now:%H:%M:%S} flushed the broker db and killed the workers; restarting them",
                       flush=True)
-                worker = start_worker()
+                workers.start()
             done = rows.filter(state=EscalationState.FIRED).count()
             if now > last_due and done == rows.count():
                 break
@@ -453,6 +649,17 @@ def main(argv: list[str] | None = None) -> dict:
         lags = [
             min(times) - due[key][1].timestamp() for key, times in arrivals.items() if key in due
         ]
+        faults = fake.ask("faults")
+        hung = set(faults[503])
+        other_lags = [
+            min(times) - due[key][1].timestamp() for key, times in arrivals.items()
+            if key in due and key not in hung
+        ]
+        level1_due = {f"bare:{t}": d for t, d in rows.filter(level=1).values_list("ticket_id", "due_at")}
+        bare_lags = [min(times) - level1_due[key].timestamp()
+                     for key, times in arrivals.items() if key in level1_due]
+        level1_lags = [min(times) - due[key][1].timestamp() for key, times in arrivals.items()
+                       if key in due and due[key][0] == 1]
         per_level: dict[int, dict[int, int]] = {}
         for key, (level, _, _) in due.items():
             count = len(arrivals.get(key, []))
@@ -487,6 +694,28 @@ def main(argv: list[str] | None = None) -> dict:
             "lag_p99_s": round(percentile(lags, 0.99), 3) if lags else None,
             "lag_max_s": round(max(lags), 3) if lags else None,
             "lag_max_after_flush_s": round(max(flushed_lags), 3) if flushed_lags else None,
+            "layout": options.layout,
+            "escalation_threads": workers.threads,
+            "hang_share": options.hang_share,
+            "hang_seconds": hang_seconds if options.hang_share else None,
+            "posts_hung": len(hung),
+            "levels_whose_post_hung": len(hung & set(due)),
+            **({
+                "other_levels": len(other_lags),
+                "other_lag_p50_s": round(statistics.median(other_lags), 3) if other_lags else None,
+                "other_lag_p99_s": round(percentile(other_lags, 0.99), 3) if other_lags else None,
+                "other_lag_max_s": round(max(other_lags), 3) if other_lags else None,
+            } if options.hang_share else {}),
+            **({
+                "bare_posts": len(bare_lags),
+                "bare_lag_p50_s": round(statistics.median(bare_lags), 4) if bare_lags else None,
+                "bare_lag_p99_s": round(percentile(bare_lags, 0.99), 4) if bare_lags else None,
+                "level1_lag_p50_s": round(statistics.median(level1_lags), 4) if level1_lags else None,
+                "level1_lag_p99_s": round(percentile(level1_lags, 0.99), 4) if level1_lags else None,
+                "median_ratio_level1_to_bare": round(statistics.median(level1_lags)
+                                                     / statistics.median(bare_lags), 2)
+                if bare_lags and level1_lags else None,
+            } if options.side_by_side else {}),
             "posts_per_level": {
                 str(k): {f"{c} post(s)": m for c, m in sorted(v.items())} for k, v in per_level.items()
             },
@@ -504,9 +733,13 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         sampler.stopping.set()
         beat.stop()
-        worker.stop()
+        workers.stop()
         fake.stop()
+    return report(result, options)
 
+
+def report(result: dict, options: argparse.Namespace) -> dict:
+    result["load_avg_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=2))
     if options.json:
         options.json.write_text(json.dumps(result, indent=2) + "\n")

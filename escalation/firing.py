@@ -6,13 +6,14 @@
 3. Resolve the target and render the message (database reads only).
 4. In one transaction: claim the row (conditional UPDATE on state + version)
    and record the message in the outbox under the key ``ticket:<id>:level:<n>``.
-5. Post through the outbox (it looks in the thread first if an earlier
-   attempt may have landed) and settle the row by what Slack answered:
-   fired, pending again after Retry-After or a backoff, or failed. After an
-   ambiguous failure the level is pending again no earlier than the outbox's
-   ``not_before`` (the wait counted from when the failure was seen), and a
-   post that followed one gets a second look for a duplicate
-   (escalation/duplicates.py).
+5. Take the channel's turn (escalation/pacing.py: if it is later, release
+   the row until then), post through the outbox (it looks in the thread
+   first if an earlier attempt may have landed) and settle the row by what
+   Slack answered: fired, pending again after Retry-After or a backoff, or
+   failed. After an ambiguous failure the level is pending again no earlier
+   than the outbox's ``not_before`` (the wait counted from when the failure
+   was seen), and a post that followed one gets a second look for a
+   duplicate (escalation/duplicates.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from escalation.keys import post_key
 from escalation.messages import NextStep, render_escalation
 from escalation.models import DEFAULT_SNOOZE_MINUTES, Escalation, FiredVia, TicketSla
 from escalation.outcomes import FireOutcome
+from escalation.pacing import claimed_level_wait_for_turn, level_turn_wait
 from escalation.paging import page_level_abandon, page_level_draft, page_level_event, page_level_record
 from escalation.queueing import escalation_queue, horizon
 from escalation.thread_state import ticket_thread_refresh
@@ -94,8 +96,17 @@ def _next_step(row: Escalation) -> NextStep | None:
     return NextStep(nxt.level, nxt.due_at, nxt.target_kind) if nxt else None
 
 
+def _sla_of(ticket: Ticket) -> dict:
+    """Snooze minutes and breach time of the ticket's snapshot (loaded with the level: no query)."""
+    try:
+        sla = ticket.sla
+    except TicketSla.DoesNotExist:
+        return {}
+    return {"snooze_minutes": sla.snooze_minutes, "breach_at": sla.breach_at}
+
+
 def escalation_draft(row: Escalation, *, ticket: Ticket, now: datetime) -> Draft:
-    sla = TicketSla.objects.filter(ticket_id=ticket.pk).values("snooze_minutes", "breach_at").first() or {}
+    sla = _sla_of(ticket)
     resolution = resolve_target(
         kind=row.target_kind, ref=row.target_ref, engineer_id=row.engineer_id, at=now
     )
@@ -257,7 +268,8 @@ def escalation_fire(
 ) -> FireOutcome:
     """Fire one level if it is still pending at ``version`` and due (a level's delayed task)."""
     now = now or timezone.now()
-    row = Escalation.objects.select_related("ticket__channel__tier").filter(pk=escalation_id).first()
+    row = (Escalation.objects.select_related("ticket__channel__tier", "ticket__sla")
+           .filter(pk=escalation_id).first())
     if row is None:
         return FireOutcome.MISSING
     if row.state != EscalationState.PENDING or row.version != version:
@@ -284,12 +296,14 @@ def escalation_fire(
         if escalation_claim(row, now=now, via=via) is None:
             return FireOutcome.LOST
         message = _record(row, ticket=ticket, draft=draft)
+    if wait := level_turn_wait(row, ticket=ticket):
+        return _wait_for_turn(row, wait=wait)
     return _post(row, ticket=ticket, message=message, now=now)
 
 
 def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome:
     """Fire a level the sweeper has already claimed."""
-    ticket = Ticket.objects.select_related("channel__tier").get(pk=row.ticket_id)
+    ticket = Ticket.objects.select_related("channel__tier", "sla").get(pk=row.ticket_id)
     if ticket.state not in LIVE_STATES:  # claimed before a wait began: it still posts
         Escalation.objects.settle_cancelled(row)
         return FireOutcome.CANCELLED
@@ -300,7 +314,16 @@ def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome
         event = page_level_event(row, ticket=ticket, now=now)
         return _page_and_post(row, ticket=ticket, event=event, now=now)
     message = _record(row, ticket=ticket, draft=escalation_draft(row, ticket=ticket, now=now))
+    if wait := level_turn_wait(row, ticket=ticket):
+        return _wait_for_turn(row, wait=wait)
     return _post(row, ticket=ticket, message=message, now=now)
+
+
+def _wait_for_turn(row: Escalation, *, wait: float) -> FireOutcome:
+    """Its channel's turn is later (escalation/pacing.py): released, it comes back then. Asked
+    just before the post, so that the turn is taken when the post leaves, not a draft earlier."""
+    released = claimed_level_wait_for_turn(row, wait=wait, now=timezone.now())
+    return FireOutcome.PACED if released else FireOutcome.LOST
 
 
 # --- a page step: page outside Slack first, then say so in the thread (escalation/paging.py) ---

@@ -13,6 +13,7 @@ class FireOutcome(enum.StrEnum):
     RESPONDED = "responded"  # the helpdesk reported a first reply just before firing
     CANCELLED = "cancelled"  # claimed, then found the ticket answered
     RATE_LIMITED = "rate_limited"  # Slack said 429: pending again after Retry-After
+    PACED = "paced"  # its channel's turn is later (base/channel_pacing.py): queued for then
     RETRY = "retry"  # Slack failed ambiguously: pending again after a backoff
     FAILED = "failed"  # permanent Slack error: recorded, not retried
     MISSING = "missing"  # no such level

@@ -275,7 +275,7 @@ SLACK_BOT_USER_ID = env_str("SLACK_BOT_USER_ID", "")  # looked up with auth.test
 SLACK_BOT_ID = env_str("SLACK_BOT_ID", "")  # the bot's B… id; looked up with auth.test when empty
 SLACK_SUPPORT_USERGROUP_ID = env_str("SLACK_SUPPORT_USERGROUP_ID", "")
 SLACK_REQUEST_MAX_AGE_SECONDS = 300
-SLACK_TIMEOUT_SECONDS = env_int("SLACK_TIMEOUT_SECONDS", 10, minimum=1)
+SLACK_TIMEOUT_SECONDS = env_int("SLACK_TIMEOUT_SECONDS", 10, minimum=1)  # each call's total deadline
 # After a post that may have reached Slack (timeout, dropped connection, 5xx, internal_error),
 # nothing is posted for this long, counted from when the failure was seen: Slack may still be
 # finishing it. Then the thread is searched for the message's key before any new post.
@@ -283,6 +283,11 @@ SLACK_AMBIGUOUS_WAIT_SECONDS = env_int("SLACK_AMBIGUOUS_WAIT_SECONDS", 30, minim
 # A post made after such a failure is checked again this much later: a second message with
 # the same key (the first request landed after all) is deleted.
 SLACK_DUPLICATE_CHECK_SECONDS = env_int("SLACK_DUPLICATE_CHECK_SECONDS", 30, minimum=1)
+# Posts take turns per channel (base/channel_pacing.py; needs the Redis broker): Slack accepts about
+# one message per second per channel with short bursts. Slower than Slack's own limit on purpose.
+SLACK_CHANNEL_PACING = env_bool("SLACK_CHANNEL_PACING", True)
+SLACK_CHANNEL_POSTS_PER_MINUTE = env_int("SLACK_CHANNEL_POSTS_PER_MINUTE", 50, minimum=1)
+SLACK_CHANNEL_POST_BURST = env_int("SLACK_CHANNEL_POST_BURST", 1, minimum=1)  # 1: a post a second, in order
 if PRODUCTION and not (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET):
     raise ImproperlyConfigured(
         "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or their _FILE variants) must be set "

@@ -26,6 +26,8 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import connection
 
+from ops.workers import WorkerKind
+
 CATCH_UP_DONE = re.compile(r"escalations_requeue_horizon\[[^\]]+\] succeeded")
 
 
@@ -79,14 +81,19 @@ def wait_for(predicate: Callable[[], object], *, timeout: float, interval: float
 
 
 class CeleryWorker:
-    """``celery -A slabuddy worker -Q escalation,default`` in its own process group."""
+    """``celery -A slabuddy worker -Q escalation,default`` in its own process group.
+
+    One prefork worker on both queues by default (what most tests need); ``layout=ESCALATION_WORKER``
+    (or ``DEFAULT_WORKER``) starts one worker of that kind as production runs it (ops/workers.py):
+    its queues and pool."""
 
     def __init__(self, *, log_dir: Path, env: dict[str, str] | None = None, concurrency: int = 1,
-                 queues: str = "escalation,default"):
+                 queues: str = "escalation,default", pool: str = "prefork", layout: WorkerKind | None = None):
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
         self.log_path = Path(log_dir) / f"worker-{uuid.uuid4().hex[:8]}.log"
         self.concurrency = concurrency
-        self.queues = queues
+        self.queues = layout.queues if layout else queues
+        self.pool = layout.pool if layout else pool
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "slabuddy.settings",
@@ -105,7 +112,7 @@ class CeleryWorker:
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "slabuddy", "worker",
-                "-Q", self.queues, "-c", str(self.concurrency), "-P", "prefork",
+                "-Q", self.queues, "-c", str(self.concurrency), "-P", self.pool,
                 "-l", "info", "-n", self.name,
                 "--without-gossip", "--without-mingle", "--without-heartbeat",
             ],

@@ -191,6 +191,7 @@ def test_compose_services_run_with_their_own_commands(database, tmp_path):
         assert service.get("restart") == "unless-stopped", f"{name} has no restart policy"
         assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
     assert "-E" in argv(services["worker"]["command"], {}), "task events must be on for Flower"
+    assert "-E" in argv(services["escalation-worker"]["command"], {}), "task events must be on for Flower"
 
     dotenv_values = dotenv(ROOT / ".env.example")
     base_env = {k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "LC_ALL", "TMPDIR", "USER")}
@@ -246,15 +247,16 @@ def test_compose_services_run_with_their_own_commands(database, tmp_path):
         assert json.loads(_get(web_url + "/healthz")[1]) == {"status": "ok"}
         assert health("web").returncode == 0
 
-        for name in ("worker", "beat", "flower"):
+        for name in ("worker", "escalation-worker", "beat", "flower"):
             stack.start(name, command(name), service_env(name))
 
-        # worker: answers a ping, through its own compose health check (celery inspect ping).
-        def pinged():
-            result = health("worker")
-            return result.returncode == 0 and "pong" in result.stdout
+        # the workers: each answers a ping, through its own compose health check (celery inspect ping).
+        for worker in ("worker", "escalation-worker"):
+            def pinged(worker=worker):
+                result = health(worker)
+                return result.returncode == 0 and "pong" in result.stdout
 
-        _wait("worker ping", pinged, stack, ["worker"], timeout=45)
+            _wait(f"{worker} ping", pinged, stack, [worker], timeout=45)
 
         # beat: schedules the heartbeat, the worker runs it, /readyz turns 200.
         _wait(

@@ -42,6 +42,10 @@ class DripServer:
                     pass  # the client gave up
                 self.close_connection = True
 
+            def do_POST(self):  # noqa: N802 (a Web API call: the request body is read, then the same drip)
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.do_GET()
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         serve = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})

@@ -1,4 +1,7 @@
-"""Run web, Celery worker, Celery beat and Flower together on one machine.
+"""Run web, the Celery workers, Celery beat and Flower together on one machine.
+
+The workers are the two kinds of ``ops/workers.py``: a prefork worker for the
+``default`` queue and a threads worker for the ``escalation`` queue.
 
 This is what ``make run`` starts. Each child runs in its own process group so
 that shutdown is ours to order: Ctrl-C (SIGINT) or SIGTERM stops every child
@@ -30,6 +33,7 @@ from django.core.management.base import BaseCommand, CommandError
 from base.fake_slack import BOT_USER_ID
 from ops.demo.history import demo_history_seed
 from ops.demo.setup import DEMO_ROUTING_KEY, demo_setup
+from ops.workers import DEFAULT_WORKER, ESCALATION_WORKER
 
 # Children SLA Buddy can run without: when one exits, the others carry on.
 OPTIONAL_CHILDREN = frozenset({"flower"})
@@ -46,18 +50,22 @@ def _die_with_parent() -> None:
 
 
 class Command(BaseCommand):
-    help = "Start the web server, a Celery worker and Celery beat; stop them all on Ctrl-C."
+    help = "Start the web server, the Celery workers and Celery beat; stop them all on Ctrl-C."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("SLABUDDY_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("SLABUDDY_PORT", 8000)))
-        parser.add_argument("--concurrency", type=int, default=2)
+        parser.add_argument("--concurrency", type=int, default=DEFAULT_WORKER.concurrency,
+                            help="processes of the default-queue worker")
+        parser.add_argument("--escalation-threads", type=int, default=ESCALATION_WORKER.concurrency,
+                            help="threads of the escalation-queue worker")
         parser.add_argument(
             "--flower-port", type=int, default=int(os.environ.get("SLABUDDY_FLOWER_PORT", 5555)),
             help="Flower's port on 127.0.0.1 (0: do not start Flower)",
         )
 
-    def handle(self, *args, host: str, port: int, concurrency: int, flower_port: int, **options):
+    def handle(self, *args, host: str, port: int, concurrency: int, escalation_threads: int,
+               flower_port: int, **options):
         python = sys.executable
         celery = [python, "-m", "celery", "-A", "slabuddy"]
         if flower_port and not _port_free(flower_port):
@@ -68,21 +76,23 @@ class Command(BaseCommand):
         flower_login = flower_basic_auth() if flower_port else None
         commands = {
             "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
-            "worker": celery + [
-                "worker", "-Q", "escalation,default", "-l", "info",
-                "--concurrency", str(concurrency), "-n", f"slabuddy-{os.getpid()}@%h",
-            ],
+            "worker": celery + DEFAULT_WORKER.argv(node=f"slabuddy-{os.getpid()}@%h", concurrency=concurrency)
+            + ["-l", "info"],
             "beat": celery + [
                 "beat", "-l", "info", "--scheduler",
                 "django_celery_beat.schedulers:DatabaseScheduler",
                 "--pidfile", "",
             ],
         }
+        # After flower in the list (and so in "Stopped ..."): the two workers need not start in order.
+        escalation_node = f"slabuddy-escalation-{os.getpid()}@%h"
+        escalation = celery + ESCALATION_WORKER.argv(node=escalation_node, concurrency=escalation_threads)
         env = dict(os.environ)
         if flower_login:
             commands["flower"] = celery + ["flower", "--address=127.0.0.1", f"--port={flower_port}"]
             env["FLOWER_BASIC_AUTH"] = flower_login
             env.pop("FLOWER_BASIC_AUTH_FILE", None)  # Flower would take it for an option of its own
+        commands["escalation"] = escalation + ["-l", "info"]
         if settings.DEMO_MODE:
             commands, env = self._with_demo_slack(commands, env)
         self.children: dict[str, subprocess.Popen] = {}

@@ -1,0 +1,165 @@
+"""Pacing posts per Slack channel: take turns instead of hammering into 429s.
+
+Slack accepts about one message per second per channel, with short bursts, and
+answers 429 beyond that. After an outage thousands of levels can fall due at
+once, many in the same channel. Rather than post them all and collect 429s
+(each a wasted call and a retry), every post asks for its channel's turn
+first: ``channel_turn`` answers "go" or "wait this long". A caller told to
+wait does not sleep: it re-queues its work with that countdown and comes back
+at its turn, holding no worker process or thread meanwhile.
+
+The arithmetic is GCRA (a token bucket kept as one time per channel, "the
+channel is free again at"), in the pure function ``turn_decide``. A post told
+to wait keeps the slot it was given (``held``, by its key), so when it comes
+back it goes at once rather than queueing behind posts that asked later, and
+not before the earlier-slotted posts of its channel (a task may come back
+late): the order of turns is the order of asking, which is due order when
+levels are fired in due order (the horizon job, the reconnect re-queue and the
+sweeper take them in due order).
+
+The state is shared by every worker: on Redis (the broker's database, one Lua
+script per decision, atomic), so several workers on several hosts agree. With
+the embedded filesystem broker (one machine, ``make run``) there is no shared
+store and pacing is off: Slack's 429 with Retry-After is still honoured by
+rescheduling.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass, field, replace
+
+import redis
+from django.conf import settings
+
+logger = logging.getLogger("slabuddy.pacing")
+
+# A turn that is this close counts as now: a re-queued task comes back a few ms after its slot.
+EARLY_SECONDS = 0.05
+# A post whose turn has come still lets an earlier-slotted one of its channel go first (a task can
+# come back late on a busy worker): it looks again this much later. A held slot this far past is
+# given up for lost (its level was answered, or its task lost: the sweeper asks anew).
+BEHIND_SECONDS = 0.2
+ABANDONED_SECONDS = 10.0
+KEY_PREFIX = "slabuddy:pace:"
+
+
+@dataclass(frozen=True)
+class PaceRule:
+    """``interval`` seconds between posts to one channel, ``burst`` of them back to back."""
+
+    interval: float
+    burst: int
+
+    @property
+    def tolerance(self) -> float:
+        return max(self.burst - 1, 0) * self.interval
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    free_at: float | None = None  # GCRA's theoretical arrival time: the channel is free again then
+    held: dict[str, float] = field(default_factory=dict)  # key: the slot a waiting post was given
+
+
+@dataclass(frozen=True)
+class Turn:
+    wait: float  # 0: post now; else come back after this many seconds
+    state: ChannelState
+
+
+def turn_decide(state: ChannelState, *, key: str, now: float, rule: PaceRule) -> Turn:
+    """Whether the post ``key`` may go to the channel now, and the channel's state after.
+
+    A key that was given a slot before keeps it (and gives it up when it goes); a new key
+    gets the next free slot, which is now while the burst allows it."""
+    if key in state.held:
+        slot = state.held[key]
+        if slot > now + EARLY_SECONDS:
+            return Turn(slot - now, state)
+        if any(now - ABANDONED_SECONDS < other < slot for k, other in state.held.items() if k != key):
+            return Turn(BEHIND_SECONDS, state)  # an earlier turn of this channel has not gone yet
+        return Turn(0.0, replace(state, held={k: v for k, v in state.held.items() if k != key}))
+    free_at = max(state.free_at if state.free_at is not None else now, now)
+    slot = max(now, free_at - rule.tolerance)
+    after = replace(state, free_at=free_at + rule.interval)
+    if slot <= now + EARLY_SECONDS:
+        return Turn(0.0, after)
+    return Turn(slot - now, replace(after, held={**state.held, key: slot}))
+
+
+# The same decision, atomically in Redis: KEYS[1] the channel's free-at time, KEYS[2] the hash of
+# held slots; ARGV key, now, interval, tolerance, early, behind, abandoned. Numbers go back as
+# strings (Redis would truncate a Lua number to an integer).
+_TURN_SCRIPT = """
+local key, now = ARGV[1], tonumber(ARGV[2])
+local interval, tolerance, early = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local behind, abandoned = tonumber(ARGV[6]), tonumber(ARGV[7])
+local held = redis.call('HGET', KEYS[2], key)
+if held then
+  held = tonumber(held)
+  if held > now + early then
+    return string.format('%.6f', held - now)
+  end
+  local all = redis.call('HGETALL', KEYS[2])
+  for i = 1, #all, 2 do
+    local other = tonumber(all[i + 1])
+    if all[i] ~= key and other < held and other > now - abandoned then
+      return string.format('%.6f', behind)
+    end
+  end
+  redis.call('HDEL', KEYS[2], key)
+  return '0'
+end
+local free_at = tonumber(redis.call('GET', KEYS[1]) or now)
+if free_at < now then free_at = now end
+local slot = free_at - tolerance
+if slot < now then slot = now end
+local ttl = math.ceil(free_at + interval - now) + 120
+redis.call('SET', KEYS[1], string.format('%.6f', free_at + interval), 'EX', ttl)
+if slot <= now + early then
+  return '0'
+end
+redis.call('HSET', KEYS[2], key, string.format('%.6f', slot))
+redis.call('EXPIRE', KEYS[2], ttl)
+return string.format('%.6f', slot - now)
+"""
+
+
+def pace_rule() -> PaceRule:
+    return PaceRule(interval=60.0 / settings.SLACK_CHANNEL_POSTS_PER_MINUTE,
+                    burst=settings.SLACK_CHANNEL_POST_BURST)
+
+
+def pacing_enabled() -> bool:
+    return settings.SLACK_CHANNEL_PACING and settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+
+
+@functools.cache
+def _redis(url: str):
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return client, client.register_script(_TURN_SCRIPT)
+
+
+def channel_turn(*, channel: str, key: str, now: float | None = None) -> float:
+    """Seconds the post ``key`` must wait for its turn in ``channel`` (0: post now).
+
+    Fails open: if the shared store cannot be reached the post goes (Slack's own limit, a
+    429 with Retry-After, still applies and is honoured)."""
+    if not pacing_enabled():
+        return 0.0
+    rule = pace_rule()
+    client, script = _redis(settings.CELERY_BROKER_URL)
+    try:
+        answer = script(
+            keys=[f"{KEY_PREFIX}{channel}:free_at", f"{KEY_PREFIX}{channel}:held"],
+            args=[key, f"{time.time() if now is None else now:.6f}", rule.interval, rule.tolerance,
+                  EARLY_SECONDS, BEHIND_SECONDS, ABANDONED_SECONDS],
+            client=client,
+        )
+    except Exception:  # redis.RedisError, or a connection refused: fail open
+        logger.warning("channel pacing unavailable; posting without it", exc_info=True)
+        return 0.0
+    return max(float(answer), 0.0)

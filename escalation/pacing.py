@@ -1,0 +1,45 @@
+"""A level takes its channel's turn before it posts (base/channel_pacing.py).
+
+It asks right before the post (claimed, its message recorded), so that the
+turn is taken when the post leaves: asked earlier, on a busy worker the time
+between "go" and the post varied by seconds and posts clumped into 429s. A
+level told to wait is released and holds no worker: pending again, not before
+its turn (the sweeper leaves it alone until then), with a delayed task for
+that time. Coming back, it finds the slot it was given and posts at once.
+Page steps page first and are not paced (a page must not wait behind
+the channel's posts); their "paged" message in the thread may then meet a
+429, which is honoured by rescheduling like any other.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+
+from base.channel_pacing import channel_turn
+from escalation.keys import post_key
+from escalation.models import Escalation
+from escalation.queueing import escalation_queue, horizon
+from escalation.transitions import EscalationState
+from tickets.models import Ticket
+
+WAIT_ERROR = "waiting for the channel's turn"
+
+
+def level_turn_wait(row: Escalation, *, ticket: Ticket) -> float:
+    """Seconds this level's post must wait for its channel's turn (0: now)."""
+    key = post_key(ticket_id=row.ticket_id, level=row.level, cycle=row.cycle)
+    return channel_turn(channel=ticket.channel.slack_channel_id, key=key)
+
+
+def claimed_level_wait_for_turn(row: Escalation, *, wait: float, now: datetime) -> bool:
+    """The same for a level the sweeper claimed: release it, pending until its turn."""
+    at = now + timedelta(seconds=wait)
+    with transaction.atomic():
+        if not Escalation.objects.release_for_retry(row, not_before=at, error=WAIT_ERROR):
+            return False
+        row.state, row.version, row.not_before = EscalationState.PENDING, row.version + 1, at
+        if at <= now + horizon():
+            escalation_queue(row, at=at)
+    return True

@@ -1,0 +1,113 @@
+"""Posts take turns per channel: the decision (pure), and the same decision in Redis, shared by workers."""
+
+import uuid
+
+import pytest
+import redis
+
+from base.channel_pacing import (
+    ABANDONED_SECONDS,
+    BEHIND_SECONDS,
+    EARLY_SECONDS,
+    ChannelState,
+    PaceRule,
+    channel_turn,
+    turn_decide,
+)
+
+RULE = PaceRule(interval=1.0, burst=2)
+
+
+def ask(state, keys, *, now, rule=RULE):
+    waits = {}
+    for key in keys:
+        turn = turn_decide(state, key=key, now=now, rule=rule)
+        waits[key], state = turn.wait, turn.state
+    return waits, state
+
+
+def test_a_burst_goes_at_once_and_the_rest_one_interval_apart():
+    waits, state = ask(ChannelState(), [f"k{i}" for i in range(6)], now=100.0)
+    assert waits == {"k0": 0.0, "k1": 0.0, "k2": 1.0, "k3": 2.0, "k4": 3.0, "k5": 4.0}
+    assert state.held == {"k2": 101.0, "k3": 102.0, "k4": 103.0, "k5": 104.0}
+
+
+def test_turns_are_given_in_the_order_asked():
+    keys = [f"level{i}" for i in range(10)]
+    waits, _ = ask(ChannelState(), keys, now=0.0)
+    assert sorted(keys, key=lambda k: waits[k]) == keys
+    later = list(waits.values())[RULE.burst - 1:]
+    assert len(set(later)) == len(later)  # past the burst, no two share a slot
+
+
+def test_a_waiting_post_keeps_its_slot_and_goes_at_it():
+    _, state = ask(ChannelState(), ["a", "b", "c"], now=0.0)
+    # Others ask meanwhile; c comes back at its slot (1.0) and goes, ahead of them.
+    _, state = ask(state, ["d", "e"], now=0.5)
+    early = turn_decide(state, key="c", now=0.5, rule=RULE)
+    assert early.wait == pytest.approx(0.5)  # too early: still waits, for the same slot
+    back = turn_decide(early.state, key="c", now=1.0 - EARLY_SECONDS / 2, rule=RULE)
+    assert back.wait == 0.0 and "c" not in back.state.held
+    assert back.state.held == {"d": 2.0, "e": 3.0}
+
+
+ONE_A_SECOND = PaceRule(interval=1.0, burst=1)
+
+
+def test_a_turn_that_has_come_lets_an_earlier_slot_go_first():
+    _, state = ask(ChannelState(), ["a", "b", "c", "d"], now=0.0, rule=ONE_A_SECOND)  # b 1, c 2, d 3
+    # b's task is late; c comes back at its own turn first: it waits for b.
+    behind = turn_decide(state, key="c", now=2.0, rule=ONE_A_SECOND)
+    assert behind.wait == BEHIND_SECONDS and behind.state == state
+    b = turn_decide(state, key="b", now=2.1, rule=ONE_A_SECOND)
+    assert b.wait == 0.0
+    assert turn_decide(b.state, key="c", now=2.2, rule=ONE_A_SECOND).wait == 0.0
+
+
+def test_a_slot_long_past_is_given_up_for_lost():
+    _, state = ask(ChannelState(), ["a", "b", "c"], now=0.0, rule=ONE_A_SECOND)  # b never comes back
+    assert turn_decide(state, key="c", now=2.0 + ABANDONED_SECONDS, rule=ONE_A_SECOND).wait == 0.0
+
+
+def test_a_quiet_channel_refills_its_burst():
+    _, state = ask(ChannelState(), ["a", "b", "c"], now=0.0)
+    waits, _ = ask(state, ["x", "y"], now=60.0)
+    assert waits == {"x": 0.0, "y": 0.0}
+
+
+def test_channels_do_not_share_turns():
+    first, _ = ask(ChannelState(), ["a", "b", "c"], now=0.0)
+    other, _ = ask(ChannelState(), ["a", "b", "c"], now=0.0)
+    assert first == other == {"a": 0.0, "b": 0.0, "c": 1.0}
+
+
+@pytest.fixture
+def redis_pacing(settings):
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.skip("the shared pacing state lives in the Redis broker (PostgreSQL + Redis run)")
+    settings.SLACK_CHANNEL_PACING = True
+    settings.SLACK_CHANNEL_POSTS_PER_MINUTE = 60
+    settings.SLACK_CHANNEL_POST_BURST = 2
+    channel = f"CPACE{uuid.uuid4().hex[:8]}"
+    yield channel
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete(f"slabuddy:pace:{channel}:free_at", f"slabuddy:pace:{channel}:held")
+
+
+def test_redis_gives_the_same_turns_as_the_decision(redis_pacing):
+    now = 1_800_000_000.0
+    sequence = [("a", now), ("b", now), ("c", now), ("d", now + 0.3), ("c", now + 0.5), ("d", now + 2.0),
+                ("c", now + 1.0), ("e", now + 1.2), ("d", now + 2.0), ("f", now + 9.0), ("g", now + 9.0),
+                ("e", now + 30.0), ("h", now + 30.0)]
+    state = ChannelState()
+    for key, at in sequence:
+        expected = turn_decide(state, key=key, now=at, rule=RULE)
+        state = expected.state
+        wait = channel_turn(channel=redis_pacing, key=key, now=at)
+        assert wait == pytest.approx(expected.wait, abs=1e-5), key
+
+
+def test_without_a_redis_broker_pacing_is_off(settings):
+    settings.CELERY_BROKER_URL = "filesystem://"
+    settings.SLACK_CHANNEL_PACING = True
+    assert [channel_turn(channel="C1", key=f"k{i}") for i in range(5)] == [0.0] * 5
