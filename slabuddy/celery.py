@@ -1,4 +1,5 @@
-"""The Celery app. Workers: ``celery -A slabuddy worker -Q escalation,default``.
+"""The Celery app. Its workers (the ``default`` queue on prefork, the ``escalation`` queue on
+threads) are described once in ops/workers.py.
 
 Three things make a worker ride out a broker or database outage (docs/SCALING.md):
 
@@ -6,7 +7,7 @@ Three things make a worker ride out a broker or database outage (docs/SCALING.md
    default backs off to 30 s between attempts, so a worker would come back up
    to half a minute after Redis did).
 2. When it starts (``worker_ready``) and every time it reconnects, it runs a
-   catch-up: a sweep for each of its pool processes, a horizon pass (a fresh
+   catch-up: a sweep for each of its pool processes (or threads), a horizon pass (a fresh
    delayed task for every level within the horizon: Celery drops the ones a
    worker held when it was killed or lost its connection, and a flushed broker
    has none), and an inbound drain. What fell due while nothing could run
