@@ -7,7 +7,8 @@ next-response cycles) is counted in the week the ticket opened, Monday-based in 
 
 Definitions are the engine's (and ``/metrics``' and the admin's Breached filter):
 - answered: the ticket's first response (``Ticket.responded_at``); met: it came at or before the
-  ticket's breach time (``TicketSla.breach_at``), i.e. not breached by ``escalation.breach.breached_q``.
+  ticket's breach time (``TicketSla.breach_at``): ``escalation.breach.on_time_q``, the definition the
+  replay (``on_time``) and ``/metrics`` share; i.e. not breached by ``escalation.breach.breached_q``.
   Attainment = met / answered, over answered tickets that have a target. Tickets closed without a
   reply (their first cycle closed, no response) and tickets still open are counted apart.
 - time to first response: wall time ``responded_at - opened_at`` over every answered ticket, and the
@@ -56,7 +57,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, TruncWeek
 
-from escalation.breach import breached_q
+from escalation.breach import answered_with_target_q, breached_q, on_time_q, passed_before_q
 from escalation.clock import BusinessClock, ClockKind, open_at
 from escalation.models import CycleKind, Escalation, SnoozeRequest, TicketCycle, TicketPause, TicketSla
 from escalation.planning import ticket_armed_clock
@@ -257,7 +258,7 @@ def breached_by_join(now: datetime) -> Q:
     deadline = Coalesce(
         "responded_at", "first_cycle__closed_at", "waiting_since", Value(now, output_field=DateTimeField())
     )
-    return Q(sla__breach_at__lt=deadline)
+    return passed_before_q(deadline)
 
 
 def _ticket_counts(tickets: QuerySet[Ticket], group: dict, *, now: datetime) -> dict[str, dict]:
@@ -266,12 +267,13 @@ def _ticket_counts(tickets: QuerySet[Ticket], group: dict, *, now: datetime) -> 
     unanswered = Q(responded_at__isnull=True) & has_sla
     rows = (
         _first_cycle(tickets)
-        .annotate(**group)
+        .annotate(waited=Seconds(F("responded_at"), F("opened_at")), **group)
         .values(*group)
         .annotate(
+            **_ttfr_bucket_counts(),
             opened=Count("id"),
-            answered=Count("id", filter=Q(responded_at__isnull=False, sla__breach_at__isnull=False)),
-            met=Count("id", filter=Q(responded_at__isnull=False, sla__breach_at__gte=F("responded_at"))),
+            answered=Count("id", filter=answered_with_target_q()),
+            met=Count("id", filter=on_time_q()),
             closed_without_reply=Count("id", filter=unanswered & Q(first_cycle__closed_at__isnull=False)),
             still_open=Count("id", filter=unanswered & Q(first_cycle__closed_at__isnull=True)),
             breached=Count("id", filter=breached_by_join(now)),
@@ -287,6 +289,22 @@ def _ticket_counts(tickets: QuerySet[Ticket], group: dict, *, now: datetime) -> 
         .order_by()
     )
     return {_key(row, group): row for row in rows}
+
+
+def _ttfr_bucket_counts() -> dict[str, Count]:
+    """Answered tickets per bucket of time to first response (``TTFR_BUCKETS``), over ``waited``."""
+    bounds = (0, *TTFR_BUCKETS, None)
+    aggregates = {}
+    for i in range(len(bounds) - 1):
+        low, high = bounds[i], bounds[i + 1]
+        condition = Q(waited__gte=low) if i else Q(waited__isnull=False)
+        if high is not None:
+            condition &= Q(waited__lt=high)
+        aggregates[f"b{i}"] = Count("id", filter=condition)
+    return aggregates
+
+
+_BUCKETS = tuple(f"b{i}" for i in range(len(TTFR_BUCKETS) + 1))
 
 
 def _key(row: dict, group: dict) -> str:
@@ -375,7 +393,7 @@ _SUMMED = ("opened", "answered", "met", "closed_without_reply", "still_open", "b
 
 def _tier_figures(
     tier: Tier, filters: ReportFilters, *, levels: list[dict], now: datetime
-) -> tuple[dict | None, list[dict]]:
+) -> tuple[dict | None, list[dict], dict[str, int]]:
     """The tier's row for the whole range and its rows per week. Each figure is one grouped query
     per week; the range's counts are their sums (only percentiles need the range's own query)."""
     tickets = tier_tickets(tier, filters)
@@ -384,8 +402,8 @@ def _tier_figures(
     scope = tier_scope(tier, filters, prefix="ticket__")
     counts = {k: c for k, c in _ticket_counts(tickets, group, now=now).items() if c["opened"]}
     if not counts:
-        return None, []  # a tier without tickets in the range has no rows
-    counts[ALL] = {name: sum(c[name] for c in counts.values()) for name in _SUMMED}
+        return None, [], {}  # a tier without tickets in the range has no rows
+    counts[ALL] = {name: sum(c[name] for c in counts.values()) for name in (*_SUMMED, *_BUCKETS)}
     if _postgres():
         waited = Seconds(F("responded_at"), F("opened_at"))
         counts[ALL].update(
@@ -398,8 +416,8 @@ def _tier_figures(
         TicketCycle.objects.filter(scope, kind=CycleKind.NEXT),
         ticket_group,
         cycles=Count("id"),
-        answered=Count("id", filter=Q(responded_at__isnull=False, breach_at__isnull=False)),
-        met=Count("id", filter=Q(responded_at__isnull=False, breach_at__gte=F("responded_at"))),
+        answered=Count("id", filter=answered_with_target_q(breach_at="breach_at")),
+        met=Count("id", filter=on_time_q(breach_at="breach_at")),
     )
     snoozes = _counts_by(SnoozeRequest.objects.filter(scope, applied=True), ticket_group, n=Count("id"))
     pauses = _counts_by(TicketPause.objects.filter(scope), ticket_group, n=Count("id"))
@@ -449,7 +467,7 @@ def _tier_figures(
         )
         rows.append(row)
     total = rows.pop(next(i for i, r in enumerate(rows) if "week" not in r))
-    return total, rows
+    return total, rows, {name: counts[ALL][name] for name in _BUCKETS}
 
 
 def _round(value: float | None) -> float | None:
@@ -465,9 +483,9 @@ def _tier_levels(tier: Tier, filters: ReportFilters) -> list[dict]:
             fired=Count("id", filter=Q(state=EscalationState.FIRED)),
             failed=Count("id", filter=Q(state=EscalationState.FAILED)),
         )
-        .order_by("week", "level")
+        .order_by()  # sorted here: an ORDER BY makes PostgreSQL sort the 100,000s of rows to group them
     )
-    return [
+    found = [
         {
             "tier": tier.name,
             "week": _week_key(r["week"]),
@@ -477,6 +495,7 @@ def _tier_levels(tier: Tier, filters: ReportFilters) -> list[dict]:
         }
         for r in rows
     ]
+    return sorted(found, key=lambda r: (r["week"], r["level"]))
 
 
 def _tier_heatmap(tier: Tier, filters: ReportFilters) -> list[dict]:
@@ -488,11 +507,11 @@ def _tier_heatmap(tier: Tier, filters: ReportFilters) -> list[dict]:
         )
         .values("weekday", "hour")
         .annotate(n=Count("id"))
-        .order_by("weekday", "hour")
+        .order_by()  # sorted here (as the levels): lets PostgreSQL group by hashing
     )
     return [
         {"tier": tier.name, "weekday": WEEKDAYS[r["weekday"] - 1], "hour": r["hour"], "tickets": r["n"]}
-        for r in rows
+        for r in sorted(rows, key=lambda r: (r["weekday"], r["hour"]))
     ]
 
 
@@ -508,22 +527,8 @@ def _span(seconds: int) -> str:
     return f"{seconds // 3600}h" if seconds >= 3600 else f"{seconds // 60}m"
 
 
-def _tier_ttfr_distribution(tier: Tier, filters: ReportFilters) -> list[dict]:
-    waited = Seconds(F("responded_at"), F("opened_at"))
-    bounds = (0, *TTFR_BUCKETS, None)
-    aggregates = {}
-    for i in range(len(bounds) - 1):
-        low, high = bounds[i], bounds[i + 1]
-        condition = Q(waited__gte=low) if i else Q(waited__isnull=False)
-        if high is not None:
-            condition &= Q(waited__lt=high)
-        aggregates[f"b{i}"] = Count("id", filter=condition)
-    counts = (
-        tier_tickets(tier, filters)
-        .filter(responded_at__isnull=False)
-        .annotate(waited=waited)
-        .aggregate(**aggregates)
-    )
+def _tier_ttfr_distribution(tier: Tier, counts: dict[str, int]) -> list[dict]:
+    """The tier's TTFR distribution from its range's bucket counts (counted with its figures)."""
     labels = ttfr_bucket_labels()
     if not any(counts.values()):
         return []  # nobody answered in this tier: no distribution
@@ -562,7 +567,7 @@ def _tier_pages(tier: Tier, filters: ReportFilters) -> dict[tuple[str, str], lis
     start, _ = tier_range(tier, filters)
     hours = tier_open_hours(tier, around=start)
     by_minute = not hours.around_the_clock  # always open: no need to know when
-    fired_sql, params = fired.values("notified", "fired_at").query.sql_with_params()
+    fired_sql, params = fired.values("notified", "fired_at").order_by().query.sql_with_params()
     minute = _MINUTE_SQL[connection.vendor] if by_minute else "NULL"
     with connection.cursor() as cursor:
         cursor.execute(_MENTIONS_SQL[connection.vendor].format(fired=fired_sql, minute=minute), params)
@@ -586,14 +591,14 @@ def _tier_pages(tier: Tier, filters: ReportFilters) -> dict[tuple[str, str], lis
 
 def _report_tier(report: Report, tier: Tier, filters: ReportFilters, *, pages: dict, now: datetime) -> None:
     levels = _tier_levels(tier, filters)
-    total, weeks = _tier_figures(tier, filters, levels=levels, now=now)
+    total, weeks, buckets = _tier_figures(tier, filters, levels=levels, now=now)
     if total is None:
         return
     report.totals.append(total)
     report.weeks += weeks
     report.levels += levels
     report.heatmap += _tier_heatmap(tier, filters)
-    report.ttfr_distribution += _tier_ttfr_distribution(tier, filters)
+    report.ttfr_distribution += _tier_ttfr_distribution(tier, buckets)
     for who, (n, outside) in _tier_pages(tier, filters).items():
         pages[who][0] += n
         pages[who][1] += outside
@@ -616,8 +621,11 @@ def report_build(*, filters: ReportFilters, now: datetime | None = None) -> Repo
     with transaction.atomic():
         if _postgres():
             # Grouping 100,000s of rows: let sorts and hashes stay in memory for this report only.
+            # No JIT: unnesting the mentions is estimated at 100 rows per level, which sets off JIT
+            # compilation that costs more (seconds, measured with EXPLAIN ANALYZE) than the query.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL work_mem = '64MB'")
+                cursor.execute("SET LOCAL jit = off")
         for tier in report_tiers(filters):
             _report_tier(report, tier, filters, pages=pages, now=now)
     report.engineers = [
