@@ -371,7 +371,8 @@ def _ttfr(tickets: QuerySet[Ticket], group: dict) -> dict[str, dict]:
     )
     if postgres:  # wall percentiles came with the counts: only the other tickets' seconds are needed
         others = [kind for kind in ClockKind if kind != ClockKind.BUSINESS]
-        answered = answered.filter(Q(sla__isnull=True) | Q(sla__hours__isnull=True) | Q(sla__clock__in=others))
+        calendar = Q(sla__isnull=True) | Q(sla__hours__isnull=True) | Q(sla__clock__in=others)
+        answered = answered.filter(calendar)
     rows = (
         answered.annotate(waited=waited, on_business=on_business, **group)
         .values_list("week", "waited", "on_business")
