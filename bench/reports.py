@@ -228,7 +228,7 @@ def _section(stack: list[traceback.FrameSummary]) -> str:
     return "other"
 
 
-_BUILDERS = ("report_build", "_report_tier", "_report_all_tiers")
+_BUILDERS = ("report_build", "_report_tier")
 
 
 @dataclass

@@ -40,6 +40,8 @@ from django.db import connection, transaction
 from django.db.models import (
     Aggregate,
     BooleanField,
+    Case,
+    CharField,
     Count,
     DateTimeField,
     DurationField,
@@ -54,6 +56,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, TruncWeek
 
@@ -165,6 +168,29 @@ class Epoch(Func):
         return Func.as_sql(
             self, compiler, conn, template="ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3)"
         )
+
+
+class WeekInZone(Func):
+    """The start of a moment's week (Monday) in a time zone read from a column (each row its tier's),
+    as a local datetime: ``TruncWeek`` for rows of several tiers in one query."""
+
+    output_field = DateTimeField()
+
+    def __init__(self, moment, zone, **extra):
+        super().__init__(moment, zone, **extra)
+
+    def as_sql(self, compiler, conn, **extra):  # pragma: no cover - vendor dispatch below
+        raise NotImplementedError(conn.vendor)
+
+    def as_postgresql(self, compiler, conn, **extra):
+        return Func.as_sql(
+            self, compiler, conn, template="DATE_TRUNC('week', %(expressions)s)", arg_joiner=" AT TIME ZONE "
+        )
+
+    def as_sqlite(self, compiler, conn, **extra):  # Django's own function behind TruncWeek on SQLite
+        template = "django_datetime_trunc('week', %(expressions)s, %%s)"
+        sql, params = Func.as_sql(self, compiler, conn, template=template, arg_joiner=", ")
+        return sql, (*params, conn.timezone_name)
 
 
 class PercentileCont(Aggregate):
@@ -494,28 +520,46 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 1)
 
 
-def _tier_levels(tier: Tier, filters: ReportFilters) -> list[dict]:
+def _tier_zone(tiers: list[Tier], tier_field: str) -> Case:
+    """Each row's tier's zone name, as ``Tier.zone`` resolves it (UTC for a name it does not know)."""
+    whens = [When(**{tier_field: tier.pk}, then=Value(tier.zone.key)) for tier in tiers]
+    return Case(*whens, output_field=CharField())
+
+
+def _levels(tiers: list[Tier], filters: ReportFilters) -> dict[int, list[dict]]:
+    """Levels fired and failed per tier, week and level: one query for every tier (the levels table
+    is read once, not once per tier), each row's week in its own tier's zone."""
+    if not tiers:
+        return {}
+    scope = Q()
+    for tier in tiers:
+        scope |= tier_scope(tier, filters, prefix="ticket__")
     rows = (
-        Escalation.objects.filter(tier_scope(tier, filters, prefix="ticket__"))
-        .annotate(week=_week(tier, "ticket__opened_at"))
-        .values("week", "level")
+        Escalation.objects.filter(scope)
+        .annotate(
+            tier=F("ticket__channel__tier"),
+            week=WeekInZone("ticket__opened_at", _tier_zone(tiers, "ticket__channel__tier")),
+        )
+        .values("tier", "week", "level")
         .annotate(
             fired=Count("id", filter=Q(state=EscalationState.FIRED)),
             failed=Count("id", filter=Q(state=EscalationState.FAILED)),
         )
         .order_by()  # sorted here: an ORDER BY makes PostgreSQL sort the 100,000s of rows to group them
     )
-    found = [
-        {
-            "tier": tier.name,
-            "week": _week_key(r["week"]),
-            "level": r["level"],
-            "fired": r["fired"],
-            "failed": r["failed"],
-        }
-        for r in rows
-    ]
-    return sorted(found, key=lambda r: (r["week"], r["level"]))
+    names = {tier.pk: tier.name for tier in tiers}
+    found: dict[int, list[dict]] = defaultdict(list)
+    for r in rows:
+        found[r["tier"]].append(
+            {
+                "tier": names[r["tier"]],
+                "week": _week_key(r["week"]),
+                "level": r["level"],
+                "fired": r["fired"],
+                "failed": r["failed"],
+            }
+        )
+    return {pk: sorted(rows, key=lambda r: (r["week"], r["level"])) for pk, rows in found.items()}
 
 
 def _tier_heatmap(tier: Tier, filters: ReportFilters) -> list[dict]:
@@ -609,8 +653,9 @@ def _tier_pages(tier: Tier, filters: ReportFilters) -> dict[tuple[str, str], lis
 # --- the report ----------------------------------------------------------------------------------
 
 
-def _report_tier(report: Report, tier: Tier, filters: ReportFilters, *, pages: dict, now: datetime) -> None:
-    levels = _tier_levels(tier, filters)
+def _report_tier(
+    report: Report, tier: Tier, filters: ReportFilters, *, levels: list[dict], pages: dict, now: datetime
+) -> None:
     total, weeks, buckets = _tier_figures(tier, filters, levels=levels, now=now)
     if total is None:
         return
@@ -646,8 +691,10 @@ def report_build(*, filters: ReportFilters, now: datetime | None = None) -> Repo
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL work_mem = '64MB'")
                 cursor.execute("SET LOCAL jit = off")
-        for tier in report_tiers(filters):
-            _report_tier(report, tier, filters, pages=pages, now=now)
+        tiers = report_tiers(filters)
+        levels = _levels(tiers, filters)
+        for tier in tiers:
+            _report_tier(report, tier, filters, levels=levels.get(tier.pk, []), pages=pages, now=now)
     report.engineers = [
         {"engineer": name, "slack_user_id": slack_id, "pages": n, "outside_business_hours": outside}
         for (slack_id, name), (n, outside) in sorted(
