@@ -66,6 +66,7 @@ from escalation.models import CycleKind, Escalation, SnoozeRequest, TicketCycle,
 from escalation.planning import ticket_armed_clock
 from escalation.transitions import EscalationState
 from reports.open_time import OpenTimeIndex
+from tickets.hours import OpenHours
 from tickets.models import Ticket, Tier
 from tickets.tier_hours import tier_open_hours
 
@@ -601,18 +602,19 @@ def _tier_ttfr_distribution(tier: Tier, counts: dict[str, int]) -> list[dict]:
 
 # --- pages per engineer --------------------------------------------------------------------------
 
-# Mentions of engineers in fired levels, counted by engineer and by the minute they fired (whether a
-# minute is in business hours is the clock's ``open_at``, in Python, once per distinct minute).
+# Mentions of engineers in fired levels, counted by tier, engineer and the minute they fired (whether a
+# minute is in business hours is the clock's ``open_at``, in Python, once per distinct minute; tiers
+# open around the clock need no minute). One query for every tier: the levels table is read once.
 _MENTIONS_SQL = {
     "postgresql": (
-        "SELECT e.elem->>'slack_user_id', MAX(e.elem->>'name'), {minute}, COUNT(*) "
+        "SELECT esc.tier, e.elem->>'slack_user_id', MAX(e.elem->>'name'), {minute}, COUNT(*) "
         "FROM ({fired}) esc CROSS JOIN LATERAL jsonb_array_elements(esc.notified) AS e(elem) "
-        "WHERE e.elem->>'slack_user_id' IS NOT NULL GROUP BY 1, 3"
+        "WHERE e.elem->>'slack_user_id' IS NOT NULL GROUP BY 1, 2, 4"
     ),
     "sqlite": (
-        "SELECT json_extract(j.value, '$.slack_user_id'), MAX(json_extract(j.value, '$.name')), {minute}, "
-        "COUNT(*) FROM ({fired}) esc, json_each(esc.notified) j "
-        "WHERE json_extract(j.value, '$.slack_user_id') IS NOT NULL GROUP BY 1, 3"
+        "SELECT esc.tier, json_extract(j.value, '$.slack_user_id'), MAX(json_extract(j.value, '$.name')), "
+        "{minute}, COUNT(*) FROM ({fired}) esc, json_each(esc.notified) j "
+        "WHERE json_extract(j.value, '$.slack_user_id') IS NOT NULL GROUP BY 1, 2, 4"
     ),
 }
 _MINUTE_SQL = {  # the minute a level fired, as minutes since 1970 (an integer groups cheaply)
@@ -621,40 +623,55 @@ _MINUTE_SQL = {  # the minute a level fired, as minutes since 1970 (an integer g
 }
 
 
-def _tier_pages(tier: Tier, filters: ReportFilters) -> dict[tuple[str, str], list[int]]:
-    """(slack id, name) -> [pages, pages outside business hours] of fired levels in this tier."""
-    fired = Escalation.objects.filter(
-        tier_scope(tier, filters, prefix="ticket__"),
-        state=EscalationState.FIRED,
-        fired_at__isnull=False,
-    )
-    start, _ = tier_range(tier, filters)
-    hours = tier_open_hours(tier, around=start)
-    by_minute = not hours.around_the_clock  # always open: no need to know when
-    fired_sql, params = fired.values("notified", "fired_at").order_by().query.sql_with_params()
-    minute = _MINUTE_SQL[connection.vendor] if by_minute else "NULL"
+def _pages(tiers: list[Tier], filters: ReportFilters) -> dict[int, dict[tuple[str, str], list[int]]]:
+    """Per tier: (slack id, name) -> [pages, pages outside business hours] of its fired levels."""
+    if not tiers:
+        return {}
+    scope = Q()
+    hours: dict[int, OpenHours] = {}
+    for tier in tiers:
+        scope |= tier_scope(tier, filters, prefix="ticket__")
+        hours[tier.pk] = tier_open_hours(tier, around=tier_range(tier, filters)[0])
+    fired = Escalation.objects.filter(scope, state=EscalationState.FIRED, fired_at__isnull=False)
+    fired_sql, params = (
+        fired.annotate(tier=F("ticket__channel__tier")).values("tier", "notified", "fired_at").order_by()
+    ).query.sql_with_params()
+    timed = [pk for pk, h in hours.items() if not h.around_the_clock]  # always open: no need to know when
+    ids = ", ".join(str(int(pk)) for pk in timed)  # integers from our own rows
+    minute = f"CASE WHEN esc.tier IN ({ids}) THEN {_MINUTE_SQL[connection.vendor]} END" if timed else "NULL"
     with connection.cursor() as cursor:
         cursor.execute(_MENTIONS_SQL[connection.vendor].format(fired=fired_sql, minute=minute), params)
         mentions = cursor.fetchall()
-    found: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    is_open: dict[str, bool] = {}
-    names: dict[str, str] = {}
-    for slack_id, name, at, n in mentions:
-        names[slack_id] = name or names.get(slack_id) or slack_id
-        counts = found[slack_id]
+    found: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    is_open: dict[tuple[int, int], bool] = {}
+    names: dict[int, dict[str, str]] = defaultdict(dict)
+    for tier_pk, slack_id, name, at, n in mentions:
+        named = names[tier_pk]
+        named[slack_id] = name or named.get(slack_id) or slack_id
+        counts = found[tier_pk][slack_id]
         counts[0] += n
-        if by_minute:
-            if at not in is_open:
-                is_open[at] = open_at(hours, datetime.fromtimestamp(int(at) * 60, UTC))
-            counts[1] += 0 if is_open[at] else n
-    return {(slack_id, names[slack_id]): counts for slack_id, counts in found.items()}
+        if at is not None:
+            if (tier_pk, at) not in is_open:
+                is_open[tier_pk, at] = open_at(hours[tier_pk], datetime.fromtimestamp(int(at) * 60, UTC))
+            counts[1] += 0 if is_open[tier_pk, at] else n
+    return {
+        pk: {(slack_id, names[pk][slack_id]): counts for slack_id, counts in by_id.items()}
+        for pk, by_id in found.items()
+    }
 
 
 # --- the report ----------------------------------------------------------------------------------
 
 
 def _report_tier(
-    report: Report, tier: Tier, filters: ReportFilters, *, levels: list[dict], pages: dict, now: datetime
+    report: Report,
+    tier: Tier,
+    filters: ReportFilters,
+    *,
+    levels: list[dict],
+    tier_pages: dict,
+    pages: dict,
+    now: datetime,
 ) -> None:
     total, weeks, buckets = _tier_figures(tier, filters, levels=levels, now=now)
     if total is None:
@@ -664,7 +681,7 @@ def _report_tier(
     report.levels += levels
     report.heatmap += _tier_heatmap(tier, filters)
     report.ttfr_distribution += _tier_ttfr_distribution(tier, buckets)
-    for who, (n, outside) in _tier_pages(tier, filters).items():
+    for who, (n, outside) in tier_pages.items():
         pages[who][0] += n
         pages[who][1] += outside
 
@@ -693,8 +710,17 @@ def report_build(*, filters: ReportFilters, now: datetime | None = None) -> Repo
                 cursor.execute("SET LOCAL jit = off")
         tiers = report_tiers(filters)
         levels = _levels(tiers, filters)
+        mentions = _pages(tiers, filters)
         for tier in tiers:
-            _report_tier(report, tier, filters, levels=levels.get(tier.pk, []), pages=pages, now=now)
+            _report_tier(
+                report,
+                tier,
+                filters,
+                levels=levels.get(tier.pk, []),
+                tier_pages=mentions.get(tier.pk, {}),
+                pages=pages,
+                now=now,
+            )
     report.engineers = [
         {"engineer": name, "slack_user_id": slack_id, "pages": n, "outside_business_hours": outside}
         for (slack_id, name), (n, outside) in sorted(
