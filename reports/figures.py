@@ -312,6 +312,7 @@ def _ticket_counts(tickets: QuerySet[Ticket], group: dict, *, now: datetime) -> 
             closed_without_reply=Count("id", filter=unanswered & Q(first_cycle__closed_at__isnull=False)),
             still_open=Count("id", filter=unanswered & Q(first_cycle__closed_at__isnull=True)),
             breached=Count("id", filter=breached_by_join(now)),
+            on_business_clock=Count("id", filter=_answered_on_business_clock()),
             **(
                 {
                     "wall_p50": PercentileCont(Seconds(F("responded_at"), F("opened_at")), fraction=0.5),
@@ -324,6 +325,10 @@ def _ticket_counts(tickets: QuerySet[Ticket], group: dict, *, now: datetime) -> 
         .order_by()
     )
     return {_key(row, group): row for row in rows}
+
+
+def _answered_on_business_clock() -> Q:
+    return Q(responded_at__isnull=False, sla__clock=ClockKind.BUSINESS, sla__hours__isnull=False)
 
 
 def _ttfr_bucket_counts() -> dict[str, Count]:
@@ -352,7 +357,7 @@ def _business_seconds(answered: QuerySet[Ticket], group: dict) -> dict[str, list
     Tickets armed with the same hours share one clock (``ticket_armed_clock``) and one index of its
     open stretches over the span they need; the JSON of the hours is read once per distinct value,
     and the moments are read as epoch seconds (no datetime per row)."""
-    business = answered.filter(sla__clock=ClockKind.BUSINESS, sla__hours__isnull=False)
+    business = answered.filter(_answered_on_business_clock())
     found: dict[str, list[float]] = defaultdict(list)
     for hours in business.values_list("sla__hours", flat=True).distinct().order_by():
         clock = ticket_armed_clock(TicketSla(clock=ClockKind.BUSINESS, hours=hours))
@@ -380,13 +385,13 @@ def _business_seconds(answered: QuerySet[Ticket], group: dict) -> dict[str, list
     return found
 
 
-def _ttfr(tickets: QuerySet[Ticket], group: dict) -> dict[str, dict]:
+def _ttfr(tickets: QuerySet[Ticket], group: dict, *, any_business: bool = True) -> dict[str, dict]:
     """Time to first response p50/p90, on the wall and on the policy's clock, per week and for ``ALL``.
 
     On PostgreSQL the wall percentiles come with the counts, and a group without business-clock tickets
     needs nothing more (its policy clock IS the wall clock). Elsewhere the seconds are read here."""
     answered = tickets.filter(responded_at__isnull=False)
-    business = _business_seconds(answered, group)
+    business = _business_seconds(answered, group) if any_business else {}
     postgres = _postgres()
     if not business and postgres:
         return {}
@@ -458,7 +463,8 @@ def _tier_figures(
                 wall_p50=PercentileCont(waited, fraction=0.5), wall_p90=PercentileCont(waited, fraction=0.9)
             )
         )
-    ttfr = _ttfr(tickets, {"week": _week_epoch(tier)})  # the same weeks, read cheaply
+    any_business = any(c.get("on_business_clock") for c in counts.values())
+    ttfr = _ttfr(tickets, {"week": _week_epoch(tier)}, any_business=any_business)  # weeks read cheaply
     nexts = _counts_by(
         TicketCycle.objects.filter(scope, kind=CycleKind.NEXT),
         ticket_group,
