@@ -296,8 +296,23 @@ def breached_by_join(now: datetime) -> Q:
     return passed_before_q(deadline)
 
 
-def _ticket_counts(tickets: QuerySet[Ticket], group: dict, *, now: datetime) -> dict[str, dict]:
-    """Opened, answered, met, closed without reply, still open, breached per group key."""
+def _ticket_counts(tiers: list[Tier], filters: ReportFilters, *, now: datetime) -> dict[int, dict[str, dict]]:
+    """Per tier and week: opened, answered, met, closed without reply, still open, breached, the TTFR
+    buckets (and on PostgreSQL the wall percentiles). One query for every tier (the snapshots and
+    first cycles are joined once), each ticket's week in its own tier's zone."""
+    if not tiers:
+        return {}
+    scope = Q()
+    for tier in tiers:
+        scope |= tier_scope(tier, filters)
+    group = {"tier": F("channel__tier"), "week": WeekInZone("opened_at", _tier_zone(tiers, "channel__tier"))}
+    found: dict[int, dict[str, dict]] = defaultdict(dict)
+    for row in _counts_grouped(Ticket.objects.filter(scope), group, now=now):
+        found[row["tier"]][_week_key(row["week"])] = row
+    return found
+
+
+def _counts_grouped(tickets: QuerySet[Ticket], group: dict, *, now: datetime) -> list[dict]:
     has_sla = Q(sla__isnull=False)
     unanswered = Q(responded_at__isnull=True) & has_sla
     rows = (
@@ -324,7 +339,7 @@ def _ticket_counts(tickets: QuerySet[Ticket], group: dict, *, now: datetime) -> 
         )
         .order_by()
     )
-    return {_key(row, group): row for row in rows}
+    return list(rows)
 
 
 def _answered_on_business_clock() -> Q:
@@ -444,15 +459,14 @@ _SUMMED = ("opened", "answered", "met", "closed_without_reply", "still_open", "b
 
 
 def _tier_figures(
-    tier: Tier, filters: ReportFilters, *, levels: list[dict], now: datetime
+    tier: Tier, filters: ReportFilters, *, weekly: dict[str, dict], levels: list[dict]
 ) -> tuple[dict | None, list[dict], dict[str, int]]:
     """The tier's row for the whole range and its rows per week. Each figure is one grouped query
     per week; the range's counts are their sums (only percentiles need the range's own query)."""
     tickets = tier_tickets(tier, filters)
-    group = {"week": _week(tier)}
     ticket_group = {"week": _week(tier, "ticket__opened_at")}
     scope = tier_scope(tier, filters, prefix="ticket__")
-    counts = {k: c for k, c in _ticket_counts(tickets, group, now=now).items() if c["opened"]}
+    counts = {k: c for k, c in weekly.items() if c["opened"]}
     if not counts:
         return None, [], {}  # a tier without tickets in the range has no rows
     counts[ALL] = {name: sum(c[name] for c in counts.values()) for name in (*_SUMMED, *_BUCKETS)}
@@ -674,12 +688,12 @@ def _report_tier(
     tier: Tier,
     filters: ReportFilters,
     *,
+    weekly: dict[str, dict],
     levels: list[dict],
     tier_pages: dict,
     pages: dict,
-    now: datetime,
 ) -> None:
-    total, weeks, buckets = _tier_figures(tier, filters, levels=levels, now=now)
+    total, weeks, buckets = _tier_figures(tier, filters, weekly=weekly, levels=levels)
     if total is None:
         return
     report.totals.append(total)
@@ -715,6 +729,7 @@ def report_build(*, filters: ReportFilters, now: datetime | None = None) -> Repo
                 cursor.execute("SET LOCAL work_mem = '64MB'")
                 cursor.execute("SET LOCAL jit = off")
         tiers = report_tiers(filters)
+        weekly = _ticket_counts(tiers, filters, now=now)
         levels = _levels(tiers, filters)
         mentions = _pages(tiers, filters)
         for tier in tiers:
@@ -722,10 +737,10 @@ def report_build(*, filters: ReportFilters, now: datetime | None = None) -> Repo
                 report,
                 tier,
                 filters,
+                weekly=weekly.get(tier.pk, {}),
                 levels=levels.get(tier.pk, []),
                 tier_pages=mentions.get(tier.pk, {}),
                 pages=pages,
-                now=now,
             )
     report.engineers = [
         {"engineer": name, "slack_user_id": slack_id, "pages": n, "outside_business_hours": outside}
