@@ -362,10 +362,6 @@ def _ttfr_bucket_counts() -> dict[str, Count]:
 _BUCKETS = tuple(f"b{i}" for i in range(len(TTFR_BUCKETS) + 1))
 
 
-def _key(row: dict, group: dict) -> str:
-    return _week_key(row["week"])
-
-
 def _business_seconds(answered: QuerySet[Ticket], group: dict) -> dict[str, list[float]]:
     """Open seconds from opening to first response of the business-clock tickets, per group key.
 
@@ -449,9 +445,46 @@ def _ttfr(tickets: QuerySet[Ticket], group: dict, *, any_business: bool = True) 
     return out
 
 
-def _counts_by(queryset: QuerySet, group: dict, **aggregates) -> dict[str, dict]:
-    rows = queryset.annotate(**group).values(*group).annotate(**aggregates).order_by()
-    return {_key(row, group): row for row in rows}
+def _counts_per_tier(
+    queryset: QuerySet, tiers: list[Tier], filters: ReportFilters, **aggregates
+) -> dict[int, dict[str, dict]]:
+    """Rows of a ticket's (cycles, snoozes, pauses) counted per tier and week the ticket opened: one
+    query for every tier, each row's week in its own tier's zone."""
+    if not tiers:
+        return {}
+    scope = Q()
+    for tier in tiers:
+        scope |= tier_scope(tier, filters, prefix="ticket__")
+    week = WeekInZone("ticket__opened_at", _tier_zone(tiers, "ticket__channel__tier"))
+    rows = (
+        queryset.filter(scope)
+        .annotate(tier=F("ticket__channel__tier"), week=week)
+        .values("tier", "week")
+        .annotate(**aggregates)
+        .order_by()
+    )
+    found: dict[int, dict[str, dict]] = defaultdict(dict)
+    for row in rows:
+        found[row["tier"]][_week_key(row["week"])] = row
+    return found
+
+
+def _lifecycle_counts(tiers: list[Tier], filters: ReportFilters) -> dict[str, dict[int, dict[str, dict]]]:
+    """Next-response cycles, applied snoozes and pauses, per tier and week."""
+    return {
+        "nexts": _counts_per_tier(
+            TicketCycle.objects.filter(kind=CycleKind.NEXT),
+            tiers,
+            filters,
+            cycles=Count("id"),
+            answered=Count("id", filter=answered_with_target_q(breach_at="breach_at")),
+            met=Count("id", filter=on_time_q(breach_at="breach_at")),
+        ),
+        "snoozes": _counts_per_tier(
+            SnoozeRequest.objects.filter(applied=True), tiers, filters, n=Count("id")
+        ),
+        "pauses": _counts_per_tier(TicketPause.objects.all(), tiers, filters, n=Count("id")),
+    }
 
 
 ALL = "all"
@@ -459,13 +492,11 @@ _SUMMED = ("opened", "answered", "met", "closed_without_reply", "still_open", "b
 
 
 def _tier_figures(
-    tier: Tier, filters: ReportFilters, *, weekly: dict[str, dict], levels: list[dict]
+    tier: Tier, filters: ReportFilters, *, weekly: dict[str, dict], levels: list[dict], lifecycle: dict
 ) -> tuple[dict | None, list[dict], dict[str, int]]:
     """The tier's row for the whole range and its rows per week. Each figure is one grouped query
     per week; the range's counts are their sums (only percentiles need the range's own query)."""
     tickets = tier_tickets(tier, filters)
-    ticket_group = {"week": _week(tier, "ticket__opened_at")}
-    scope = tier_scope(tier, filters, prefix="ticket__")
     counts = {k: c for k, c in weekly.items() if c["opened"]}
     if not counts:
         return None, [], {}  # a tier without tickets in the range has no rows
@@ -479,15 +510,9 @@ def _tier_figures(
         )
     any_business = any(c.get("on_business_clock") for c in counts.values())
     ttfr = _ttfr(tickets, {"week": _week_epoch(tier)}, any_business=any_business)  # weeks read cheaply
-    nexts = _counts_by(
-        TicketCycle.objects.filter(scope, kind=CycleKind.NEXT),
-        ticket_group,
-        cycles=Count("id"),
-        answered=Count("id", filter=answered_with_target_q(breach_at="breach_at")),
-        met=Count("id", filter=on_time_q(breach_at="breach_at")),
-    )
-    snoozes = _counts_by(SnoozeRequest.objects.filter(scope, applied=True), ticket_group, n=Count("id"))
-    pauses = _counts_by(TicketPause.objects.filter(scope), ticket_group, n=Count("id"))
+    nexts = dict(lifecycle["nexts"].get(tier.pk, {}))
+    snoozes = dict(lifecycle["snoozes"].get(tier.pk, {}))
+    pauses = dict(lifecycle["pauses"].get(tier.pk, {}))
     fired: dict[str, dict[str, int]] = defaultdict(lambda: {"fired": 0, "failed": 0})
     for row in levels:  # this tier's rows of _tier_levels
         for key in (row["week"], ALL):
@@ -690,10 +715,11 @@ def _report_tier(
     *,
     weekly: dict[str, dict],
     levels: list[dict],
+    lifecycle: dict,
     tier_pages: dict,
     pages: dict,
 ) -> None:
-    total, weeks, buckets = _tier_figures(tier, filters, weekly=weekly, levels=levels)
+    total, weeks, buckets = _tier_figures(tier, filters, weekly=weekly, levels=levels, lifecycle=lifecycle)
     if total is None:
         return
     report.totals.append(total)
@@ -732,6 +758,7 @@ def report_build(*, filters: ReportFilters, now: datetime | None = None) -> Repo
         weekly = _ticket_counts(tiers, filters, now=now)
         levels = _levels(tiers, filters)
         mentions = _pages(tiers, filters)
+        lifecycle = _lifecycle_counts(tiers, filters)
         for tier in tiers:
             _report_tier(
                 report,
@@ -739,6 +766,7 @@ def report_build(*, filters: ReportFilters, now: datetime | None = None) -> Repo
                 filters,
                 weekly=weekly.get(tier.pk, {}),
                 levels=levels.get(tier.pk, []),
+                lifecycle=lifecycle,
                 tier_pages=mentions.get(tier.pk, {}),
                 pages=pages,
             )
