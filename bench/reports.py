@@ -3,6 +3,7 @@
     python -m bench.reports                      # 100,000 tickets over 90 days, then the 90-day report
     python -m bench.reports --tickets 2000       # a small run (CI-sized)
     python -m bench.reports --reuse              # keep the history already seeded, time again
+    python -m bench.reports --reuse --explain    # and EXPLAIN ANALYZE each section's slowest query
 
 The history (``seed_history``) is bulk-inserted the way the engine leaves its rows: per ticket its
 snapshot (TicketSla, half of the tickets on a business clock), its first response cycle (and some
@@ -20,6 +21,7 @@ import random
 import statistics
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -217,10 +219,32 @@ def seed_history(*, tickets: int, days: int, end: datetime, seed: int = 7) -> Se
     return SeedResult(tickets=tickets, levels=levels, events=events, seconds=time.perf_counter() - started)
 
 
-def time_report_page(*, days: int, end: datetime, repeat: int) -> list[tuple[float, float, float]]:
-    """Seconds to render /admin/reports/sla/ for the ``days`` days before ``end`` (figures, charts and
-    template), as a staff user, ``repeat`` times: per run the wall seconds, this process's CPU seconds
-    and the seconds spent waiting for SQL (on a shared machine, mostly PostgreSQL waiting for a core)."""
+def _section(stack: list[traceback.FrameSummary]) -> str:
+    """The report section a query runs for: the outermost function of reports/figures.py on the stack
+    below ``report_build`` (its helpers count towards the figure that called them)."""
+    for frame in stack:
+        if frame.filename.endswith(os.path.join("reports", "figures.py")) and frame.name not in _BUILDERS:
+            return frame.name
+    return "other"
+
+
+_BUILDERS = ("report_build", "_report_tier")
+
+
+@dataclass
+class PageRun:
+    wall: float
+    cpu: float
+    sql: float
+    sections: dict[str, list[float]]  # section -> [seconds waiting for SQL, queries]
+    slowest: dict[str, tuple[float, str, tuple]]  # section -> its slowest query (seconds, SQL, params)
+
+
+def time_report_page(*, days: int, end: datetime, repeat: int) -> list[PageRun]:
+    """Renders /admin/reports/sla/ for the ``days`` days before ``end`` (figures, charts and template),
+    as a staff user, ``repeat`` times: per run the wall seconds, this process's CPU seconds, the
+    seconds spent waiting for SQL (on a shared machine, mostly PostgreSQL waiting for a core), and
+    that wait per section of the report (the function of reports/figures.py that ran the query)."""
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import RequestFactory
@@ -231,26 +255,67 @@ def time_report_page(*, days: int, end: datetime, repeat: int) -> list[tuple[flo
         username="bench-lead", defaults={"is_staff": True, "is_superuser": True}
     )
     query = {"since": (end - timedelta(days=days)).date().isoformat(), "until": end.date().isoformat()}
-    timings = []
+    runs = []
     for run in range(repeat + 1):  # the first run warms the process (URL conf, admin registry): not timed
         request = RequestFactory().get("/admin/reports/sla/", query)
         request.user = user
         began, cpu = time.perf_counter(), time.process_time()
-        sql = [0.0]
+        sections: dict[str, list[float]] = {}
+        slowest: dict[str, tuple[float, str, tuple]] = {}
 
-        def timed(execute, sql_text, params, many, context, sql=sql):
+        def timed(execute, sql_text, params, many, context, sections=sections, slowest=slowest):
             at = time.perf_counter()
             try:
                 return execute(sql_text, params, many, context)
             finally:
-                sql[0] += time.perf_counter() - at
+                took = time.perf_counter() - at
+                name = _section(traceback.extract_stack())
+                entry = sections.setdefault(name, [0.0, 0])
+                entry[0] += took
+                entry[1] += 1
+                if took > slowest.get(name, (0.0,))[0]:
+                    slowest[name] = (took, sql_text, tuple(params or ()))
 
         with connection.execute_wrapper(timed):
             response = report_page(request)
         assert response.status_code == 200 and b"<svg" in response.content
         if run:
-            timings.append((time.perf_counter() - began, time.process_time() - cpu, sql[0]))
-    return timings
+            runs.append(
+                PageRun(
+                    wall=time.perf_counter() - began,
+                    cpu=time.process_time() - cpu,
+                    sql=sum(s for s, _ in sections.values()),
+                    sections=sections,
+                    slowest=slowest,
+                )
+            )
+    return runs
+
+
+def print_sections(runs: list[PageRun]) -> None:
+    """Median SQL wait per section over the runs (and queries per run), costliest first."""
+    names = {name for r in runs for name in r.sections}
+    rows = sorted(
+        ((statistics.median(r.sections.get(n, [0.0, 0])[0] for r in runs), n) for n in names), reverse=True
+    )
+    print("SQL wait per section (median of runs; queries per run):")
+    for seconds, name in rows:
+        print(f"  {name:<28} {seconds:6.2f} s  ({runs[-1].sections.get(name, [0, 0])[1]} queries)")
+    rest = statistics.median(r.wall - r.sql for r in runs)
+    print(f"  {'(page outside SQL)':<28} {rest:6.2f} s")
+
+
+def explain_slowest(run: PageRun) -> None:
+    """EXPLAIN ANALYZE of each section's slowest query of the run, as the report runs it."""
+    from django.db import connection, transaction
+
+    for name, (took, sql_text, params) in sorted(run.slowest.items(), key=lambda i: -i[1][0]):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+            cursor.execute("SET LOCAL jit = off")  # as report_build
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql_text}", params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        print(f"\n--- {name}: slowest query, {took:.2f} s in the run\n{sql_text}\nparams {params}\n{plan}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -260,6 +325,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--reuse", action="store_true", help="Keep the tickets already seeded (no new seeding)."
+    )
+    parser.add_argument(
+        "--explain", action="store_true", help="EXPLAIN ANALYZE each section's slowest query of the last run."
     )
     args = parser.parse_args(argv)
 
@@ -285,19 +353,22 @@ def main(argv: list[str] | None = None) -> None:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
     count = Ticket.objects.count()
-    timings = time_report_page(days=args.days, end=end, repeat=args.repeat)
+    runs = time_report_page(days=args.days, end=end, repeat=args.repeat)
     load = os.getloadavg()
     print(
         f"report page, {args.days} days, {count} tickets in the database: "
-        f"median {statistics.median(t for t, _, _ in timings):.2f} s, "
-        f"runs {', '.join(f'{t:.2f}' for t, _, _ in timings)} s "
-        f"(of which SQL {', '.join(f'{q:.2f}' for _, _, q in timings)} s; "
-        f"CPU of this process {', '.join(f'{c:.2f}' for _, c, _ in timings)} s)"
+        f"median {statistics.median(r.wall for r in runs):.2f} s, "
+        f"runs {', '.join(f'{r.wall:.2f}' for r in runs)} s "
+        f"(of which SQL {', '.join(f'{r.sql:.2f}' for r in runs)} s; "
+        f"CPU of this process {', '.join(f'{r.cpu:.2f}' for r in runs)} s)"
     )
+    print_sections(runs)
     print(
         f"machine: {platform.node()} {os.cpu_count()} cores, "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
+    if args.explain:
+        explain_slowest(runs[-1])
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from calendars.models import CalendarSource
-from escalation.breach import breached_q
+from escalation.breach import answered_with_target_q, breached_q, on_time_q
 from escalation.models import CycleKind, Escalation, TicketCycle, TicketPause
 from escalation.transitions import EscalationState
 from ops.heartbeat import heartbeat_age
@@ -147,7 +147,8 @@ class SlaBuddyCollector:
 
     def _breaches(self, now: datetime) -> Iterator[Metric]:
         """Breached: the breach time (first-response target, set at arming) passed before the
-        response, or before now while none came: the admin's Breached filter, by tier."""
+        response, or before now while none came: the admin's Breached filter, by tier. And first
+        responses on time (``escalation.breach.on_time_q``, the SLA report's and the replay's)."""
         tier = "channel__tier__name"
         breached = CounterMetricFamily(
             "slabuddy_tickets_breached",
@@ -170,6 +171,27 @@ class SlaBuddyCollector:
             in_breach.add_metric([_tier(row[tier])], row["open"])
         yield breached
         yield in_breach
+        answered = CounterMetricFamily(
+            "slabuddy_first_responses_answered",
+            "Tickets answered that had a first-response target, by tier (the SLA report's answered).",
+            labels=["tier"],
+        )
+        on_time = CounterMetricFamily(
+            "slabuddy_first_responses_on_time",
+            "Of those, answered at or before their breach time, by tier (the SLA report's met).",
+            labels=["tier"],
+        )
+        rows = (
+            Ticket.objects.filter(answered_with_target_q())
+            .values(tier)
+            .annotate(n=Count("id"), met=Count("id", filter=on_time_q()))
+            .order_by(tier)
+        )
+        for row in rows:
+            answered.add_metric([_tier(row[tier])], row["n"])
+            on_time.add_metric([_tier(row[tier])], row["met"])
+        yield answered
+        yield on_time
 
     def _lifecycle(self) -> Iterator[Metric]:
         """Closes without a reply (nobody's response: counted apart), waits on the customer, and

@@ -7,7 +7,8 @@ next-response cycles) is counted in the week the ticket opened, Monday-based in 
 
 Definitions are the engine's (and ``/metrics``' and the admin's Breached filter):
 - answered: the ticket's first response (``Ticket.responded_at``); met: it came at or before the
-  ticket's breach time (``TicketSla.breach_at``), i.e. not breached by ``escalation.breach.breached_q``.
+  ticket's breach time (``TicketSla.breach_at``): ``escalation.breach.on_time_q``, the definition the
+  replay (``on_time``) and ``/metrics`` share; i.e. not breached by ``escalation.breach.breached_q``.
   Attainment = met / answered, over answered tickets that have a target. Tickets closed without a
   reply (their first cycle closed, no response) and tickets still open are counted apart.
 - time to first response: wall time ``responded_at - opened_at`` over every answered ticket, and the
@@ -39,6 +40,8 @@ from django.db import connection, transaction
 from django.db.models import (
     Aggregate,
     BooleanField,
+    Case,
+    CharField,
     Count,
     DateTimeField,
     DurationField,
@@ -53,15 +56,17 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, TruncWeek
 
-from escalation.breach import breached_q
+from escalation.breach import answered_with_target_q, breached_q, on_time_q, passed_before_q
 from escalation.clock import BusinessClock, ClockKind, open_at
 from escalation.models import CycleKind, Escalation, SnoozeRequest, TicketCycle, TicketPause, TicketSla
 from escalation.planning import ticket_armed_clock
 from escalation.transitions import EscalationState
 from reports.open_time import OpenTimeIndex
+from tickets.hours import OpenHours
 from tickets.models import Ticket, Tier
 from tickets.tier_hours import tier_open_hours
 
@@ -166,6 +171,29 @@ class Epoch(Func):
         )
 
 
+class WeekInZone(Func):
+    """The start of a moment's week (Monday) in a time zone read from a column (each row its tier's),
+    as a local datetime: ``TruncWeek`` for rows of several tiers in one query."""
+
+    output_field = DateTimeField()
+
+    def __init__(self, moment, zone, **extra):
+        super().__init__(moment, zone, **extra)
+
+    def as_sql(self, compiler, conn, **extra):  # pragma: no cover - vendor dispatch below
+        raise NotImplementedError(conn.vendor)
+
+    def as_postgresql(self, compiler, conn, **extra):
+        return Func.as_sql(
+            self, compiler, conn, template="DATE_TRUNC('week', %(expressions)s)", arg_joiner=" AT TIME ZONE "
+        )
+
+    def as_sqlite(self, compiler, conn, **extra):  # Django's own function behind TruncWeek on SQLite
+        template = "django_datetime_trunc('week', %(expressions)s, %%s)"
+        sql, params = Func.as_sql(self, compiler, conn, template=template, arg_joiner=", ")
+        return sql, (*params, conn.timezone_name)
+
+
 class PercentileCont(Aggregate):
     """PostgreSQL's interpolated percentile of an expression over the group (NULLs ignored)."""
 
@@ -230,7 +258,15 @@ def _week(tier: Tier, field_name: str = "opened_at") -> TruncWeek:
 
 
 def _week_key(value) -> str:
+    if isinstance(value, float):  # ``_week_epoch``: the local week start as if it were UTC
+        return datetime.fromtimestamp(value, UTC).date().isoformat()
     return value.date().isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _week_epoch(tier: Tier, field_name: str = "opened_at") -> Epoch:
+    """The week of a row as a float (``_week_key`` reads it): for reading 10,000s of rows, where an
+    aware datetime per row costs more than the rest of the row."""
+    return Epoch(_week(tier, field_name))
 
 
 # --- per tier (and week) figures -----------------------------------------------------------------
@@ -257,24 +293,41 @@ def breached_by_join(now: datetime) -> Q:
     deadline = Coalesce(
         "responded_at", "first_cycle__closed_at", "waiting_since", Value(now, output_field=DateTimeField())
     )
-    return Q(sla__breach_at__lt=deadline)
+    return passed_before_q(deadline)
 
 
-def _ticket_counts(tickets: QuerySet[Ticket], group: dict, *, now: datetime) -> dict[str, dict]:
-    """Opened, answered, met, closed without reply, still open, breached per group key."""
+def _ticket_counts(tiers: list[Tier], filters: ReportFilters, *, now: datetime) -> dict[int, dict[str, dict]]:
+    """Per tier and week: opened, answered, met, closed without reply, still open, breached, the TTFR
+    buckets (and on PostgreSQL the wall percentiles). One query for every tier (the snapshots and
+    first cycles are joined once), each ticket's week in its own tier's zone."""
+    if not tiers:
+        return {}
+    scope = Q()
+    for tier in tiers:
+        scope |= tier_scope(tier, filters)
+    group = {"tier": F("channel__tier"), "week": WeekInZone("opened_at", _tier_zone(tiers, "channel__tier"))}
+    found: dict[int, dict[str, dict]] = defaultdict(dict)
+    for row in _counts_grouped(Ticket.objects.filter(scope), group, now=now):
+        found[row["tier"]][_week_key(row["week"])] = row
+    return found
+
+
+def _counts_grouped(tickets: QuerySet[Ticket], group: dict, *, now: datetime) -> list[dict]:
     has_sla = Q(sla__isnull=False)
     unanswered = Q(responded_at__isnull=True) & has_sla
     rows = (
         _first_cycle(tickets)
-        .annotate(**group)
+        .annotate(waited=Seconds(F("responded_at"), F("opened_at")), **group)
         .values(*group)
         .annotate(
+            **_ttfr_bucket_counts(),
             opened=Count("id"),
-            answered=Count("id", filter=Q(responded_at__isnull=False, sla__breach_at__isnull=False)),
-            met=Count("id", filter=Q(responded_at__isnull=False, sla__breach_at__gte=F("responded_at"))),
+            answered=Count("id", filter=answered_with_target_q()),
+            met=Count("id", filter=on_time_q()),
             closed_without_reply=Count("id", filter=unanswered & Q(first_cycle__closed_at__isnull=False)),
             still_open=Count("id", filter=unanswered & Q(first_cycle__closed_at__isnull=True)),
             breached=Count("id", filter=breached_by_join(now)),
+            on_business_clock=Count("id", filter=_answered_on_business_clock()),
             **(
                 {
                     "wall_p50": PercentileCont(Seconds(F("responded_at"), F("opened_at")), fraction=0.5),
@@ -286,11 +339,27 @@ def _ticket_counts(tickets: QuerySet[Ticket], group: dict, *, now: datetime) -> 
         )
         .order_by()
     )
-    return {_key(row, group): row for row in rows}
+    return list(rows)
 
 
-def _key(row: dict, group: dict) -> str:
-    return _week_key(row["week"])
+def _answered_on_business_clock() -> Q:
+    return Q(responded_at__isnull=False, sla__clock=ClockKind.BUSINESS, sla__hours__isnull=False)
+
+
+def _ttfr_bucket_counts() -> dict[str, Count]:
+    """Answered tickets per bucket of time to first response (``TTFR_BUCKETS``), over ``waited``."""
+    bounds = (0, *TTFR_BUCKETS, None)
+    aggregates = {}
+    for i in range(len(bounds) - 1):
+        low, high = bounds[i], bounds[i + 1]
+        condition = Q(waited__gte=low) if i else Q(waited__isnull=False)
+        if high is not None:
+            condition &= Q(waited__lt=high)
+        aggregates[f"b{i}"] = Count("id", filter=condition)
+    return aggregates
+
+
+_BUCKETS = tuple(f"b{i}" for i in range(len(TTFR_BUCKETS) + 1))
 
 
 def _business_seconds(answered: QuerySet[Ticket], group: dict) -> dict[str, list[float]]:
@@ -299,7 +368,7 @@ def _business_seconds(answered: QuerySet[Ticket], group: dict) -> dict[str, list
     Tickets armed with the same hours share one clock (``ticket_armed_clock``) and one index of its
     open stretches over the span they need; the JSON of the hours is read once per distinct value,
     and the moments are read as epoch seconds (no datetime per row)."""
-    business = answered.filter(sla__clock=ClockKind.BUSINESS, sla__hours__isnull=False)
+    business = answered.filter(_answered_on_business_clock())
     found: dict[str, list[float]] = defaultdict(list)
     for hours in business.values_list("sla__hours", flat=True).distinct().order_by():
         clock = ticket_armed_clock(TicketSla(clock=ClockKind.BUSINESS, hours=hours))
@@ -307,6 +376,7 @@ def _business_seconds(answered: QuerySet[Ticket], group: dict) -> dict[str, list
             business.filter(sla__hours=hours)
             .annotate(opened=Epoch("opened_at"), responded=Epoch("responded_at"), **group)
             .values_list("week", "opened", "responded")
+            .order_by()
         )
         if not rows:
             continue
@@ -326,14 +396,15 @@ def _business_seconds(answered: QuerySet[Ticket], group: dict) -> dict[str, list
     return found
 
 
-def _ttfr(tickets: QuerySet[Ticket], group: dict) -> dict[str, dict]:
+def _ttfr(tickets: QuerySet[Ticket], group: dict, *, any_business: bool = True) -> dict[str, dict]:
     """Time to first response p50/p90, on the wall and on the policy's clock, per week and for ``ALL``.
 
     On PostgreSQL the wall percentiles come with the counts, and a group without business-clock tickets
     needs nothing more (its policy clock IS the wall clock). Elsewhere the seconds are read here."""
     answered = tickets.filter(responded_at__isnull=False)
-    business = _business_seconds(answered, group)
-    if not business and _postgres():
+    business = _business_seconds(answered, group) if any_business else {}
+    postgres = _postgres()
+    if not business and postgres:
         return {}
     walls: dict[str, list[float]] = defaultdict(list)
     calendars: dict[str, list[float]] = defaultdict(list)
@@ -341,19 +412,29 @@ def _ttfr(tickets: QuerySet[Ticket], group: dict) -> dict[str, dict]:
     on_business = ExpressionWrapper(
         Q(sla__clock=ClockKind.BUSINESS, sla__hours__isnull=False), output_field=BooleanField()
     )
-    rows = answered.annotate(waited=waited, on_business=on_business, **group).values_list(
-        "week", "waited", "on_business"
+    if postgres:  # wall percentiles came with the counts: only the other tickets' seconds are needed
+        others = [kind for kind in ClockKind if kind != ClockKind.BUSINESS]
+        calendar = Q(sla__isnull=True) | Q(sla__hours__isnull=True) | Q(sla__clock__in=others)
+        answered = answered.filter(calendar)
+    rows = (
+        answered.annotate(waited=waited, on_business=on_business, **group)
+        .values_list("week", "waited", "on_business")
+        .order_by()
     )
+    keys: dict = {}
     for week, seconds, is_business in rows.iterator(chunk_size=5000):
-        key = _week_key(week)
-        walls[key].append(seconds)
+        key = keys.get(week) or keys.setdefault(week, _week_key(week))
+        if not postgres:
+            walls[key].append(seconds)
         if not is_business:
             calendars[key].append(seconds)
-    clocks = {key: calendars[key] + business.get(key, []) for key in walls}
+    # Every week with an answered ticket (a business-clock one is answered too).
+    weeks = {*walls, *calendars, *business}
+    clocks = {key: calendars.get(key, []) + business.get(key, []) for key in weeks}
     walls[ALL] = [v for key in list(walls) for v in walls[key]]
     clocks[ALL] = [v for key in list(clocks) for v in clocks[key]]
     out: dict[str, dict] = {}
-    for key in walls:
+    for key in clocks:
         wall, on_clock = sorted(walls[key]), sorted(clocks[key])
         out[key] = {
             "wall_p50": percentile(wall, 0.5),
@@ -364,9 +445,46 @@ def _ttfr(tickets: QuerySet[Ticket], group: dict) -> dict[str, dict]:
     return out
 
 
-def _counts_by(queryset: QuerySet, group: dict, **aggregates) -> dict[str, dict]:
-    rows = queryset.annotate(**group).values(*group).annotate(**aggregates).order_by()
-    return {_key(row, group): row for row in rows}
+def _counts_per_tier(
+    queryset: QuerySet, tiers: list[Tier], filters: ReportFilters, **aggregates
+) -> dict[int, dict[str, dict]]:
+    """Rows of a ticket's (cycles, snoozes, pauses) counted per tier and week the ticket opened: one
+    query for every tier, each row's week in its own tier's zone."""
+    if not tiers:
+        return {}
+    scope = Q()
+    for tier in tiers:
+        scope |= tier_scope(tier, filters, prefix="ticket__")
+    week = WeekInZone("ticket__opened_at", _tier_zone(tiers, "ticket__channel__tier"))
+    rows = (
+        queryset.filter(scope)
+        .annotate(tier=F("ticket__channel__tier"), week=week)
+        .values("tier", "week")
+        .annotate(**aggregates)
+        .order_by()
+    )
+    found: dict[int, dict[str, dict]] = defaultdict(dict)
+    for row in rows:
+        found[row["tier"]][_week_key(row["week"])] = row
+    return found
+
+
+def _lifecycle_counts(tiers: list[Tier], filters: ReportFilters) -> dict[str, dict[int, dict[str, dict]]]:
+    """Next-response cycles, applied snoozes and pauses, per tier and week."""
+    return {
+        "nexts": _counts_per_tier(
+            TicketCycle.objects.filter(kind=CycleKind.NEXT),
+            tiers,
+            filters,
+            cycles=Count("id"),
+            answered=Count("id", filter=answered_with_target_q(breach_at="breach_at")),
+            met=Count("id", filter=on_time_q(breach_at="breach_at")),
+        ),
+        "snoozes": _counts_per_tier(
+            SnoozeRequest.objects.filter(applied=True), tiers, filters, n=Count("id")
+        ),
+        "pauses": _counts_per_tier(TicketPause.objects.all(), tiers, filters, n=Count("id")),
+    }
 
 
 ALL = "all"
@@ -374,18 +492,15 @@ _SUMMED = ("opened", "answered", "met", "closed_without_reply", "still_open", "b
 
 
 def _tier_figures(
-    tier: Tier, filters: ReportFilters, *, levels: list[dict], now: datetime
-) -> tuple[dict | None, list[dict]]:
+    tier: Tier, filters: ReportFilters, *, weekly: dict[str, dict], levels: list[dict], lifecycle: dict
+) -> tuple[dict | None, list[dict], dict[str, int]]:
     """The tier's row for the whole range and its rows per week. Each figure is one grouped query
     per week; the range's counts are their sums (only percentiles need the range's own query)."""
     tickets = tier_tickets(tier, filters)
-    group = {"week": _week(tier)}
-    ticket_group = {"week": _week(tier, "ticket__opened_at")}
-    scope = tier_scope(tier, filters, prefix="ticket__")
-    counts = {k: c for k, c in _ticket_counts(tickets, group, now=now).items() if c["opened"]}
+    counts = {k: c for k, c in weekly.items() if c["opened"]}
     if not counts:
-        return None, []  # a tier without tickets in the range has no rows
-    counts[ALL] = {name: sum(c[name] for c in counts.values()) for name in _SUMMED}
+        return None, [], {}  # a tier without tickets in the range has no rows
+    counts[ALL] = {name: sum(c[name] for c in counts.values()) for name in (*_SUMMED, *_BUCKETS)}
     if _postgres():
         waited = Seconds(F("responded_at"), F("opened_at"))
         counts[ALL].update(
@@ -393,16 +508,11 @@ def _tier_figures(
                 wall_p50=PercentileCont(waited, fraction=0.5), wall_p90=PercentileCont(waited, fraction=0.9)
             )
         )
-    ttfr = _ttfr(tickets, group)
-    nexts = _counts_by(
-        TicketCycle.objects.filter(scope, kind=CycleKind.NEXT),
-        ticket_group,
-        cycles=Count("id"),
-        answered=Count("id", filter=Q(responded_at__isnull=False, breach_at__isnull=False)),
-        met=Count("id", filter=Q(responded_at__isnull=False, breach_at__gte=F("responded_at"))),
-    )
-    snoozes = _counts_by(SnoozeRequest.objects.filter(scope, applied=True), ticket_group, n=Count("id"))
-    pauses = _counts_by(TicketPause.objects.filter(scope), ticket_group, n=Count("id"))
+    any_business = any(c.get("on_business_clock") for c in counts.values())
+    ttfr = _ttfr(tickets, {"week": _week_epoch(tier)}, any_business=any_business)  # weeks read cheaply
+    nexts = dict(lifecycle["nexts"].get(tier.pk, {}))
+    snoozes = dict(lifecycle["snoozes"].get(tier.pk, {}))
+    pauses = dict(lifecycle["pauses"].get(tier.pk, {}))
     fired: dict[str, dict[str, int]] = defaultdict(lambda: {"fired": 0, "failed": 0})
     for row in levels:  # this tier's rows of _tier_levels
         for key in (row["week"], ALL):
@@ -449,34 +559,53 @@ def _tier_figures(
         )
         rows.append(row)
     total = rows.pop(next(i for i, r in enumerate(rows) if "week" not in r))
-    return total, rows
+    return total, rows, {name: counts[ALL][name] for name in _BUCKETS}
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 1)
 
 
-def _tier_levels(tier: Tier, filters: ReportFilters) -> list[dict]:
+def _tier_zone(tiers: list[Tier], tier_field: str) -> Case:
+    """Each row's tier's zone name, as ``Tier.zone`` resolves it (UTC for a name it does not know)."""
+    whens = [When(**{tier_field: tier.pk}, then=Value(tier.zone.key)) for tier in tiers]
+    return Case(*whens, output_field=CharField())
+
+
+def _levels(tiers: list[Tier], filters: ReportFilters) -> dict[int, list[dict]]:
+    """Levels fired and failed per tier, week and level: one query for every tier (the levels table
+    is read once, not once per tier), each row's week in its own tier's zone."""
+    if not tiers:
+        return {}
+    scope = Q()
+    for tier in tiers:
+        scope |= tier_scope(tier, filters, prefix="ticket__")
     rows = (
-        Escalation.objects.filter(tier_scope(tier, filters, prefix="ticket__"))
-        .annotate(week=_week(tier, "ticket__opened_at"))
-        .values("week", "level")
+        Escalation.objects.filter(scope)
+        .annotate(
+            tier=F("ticket__channel__tier"),
+            week=WeekInZone("ticket__opened_at", _tier_zone(tiers, "ticket__channel__tier")),
+        )
+        .values("tier", "week", "level")
         .annotate(
             fired=Count("id", filter=Q(state=EscalationState.FIRED)),
             failed=Count("id", filter=Q(state=EscalationState.FAILED)),
         )
-        .order_by("week", "level")
+        .order_by()  # sorted here: an ORDER BY makes PostgreSQL sort the 100,000s of rows to group them
     )
-    return [
-        {
-            "tier": tier.name,
-            "week": _week_key(r["week"]),
-            "level": r["level"],
-            "fired": r["fired"],
-            "failed": r["failed"],
-        }
-        for r in rows
-    ]
+    names = {tier.pk: tier.name for tier in tiers}
+    found: dict[int, list[dict]] = defaultdict(list)
+    for r in rows:
+        found[r["tier"]].append(
+            {
+                "tier": names[r["tier"]],
+                "week": _week_key(r["week"]),
+                "level": r["level"],
+                "fired": r["fired"],
+                "failed": r["failed"],
+            }
+        )
+    return {pk: sorted(rows, key=lambda r: (r["week"], r["level"])) for pk, rows in found.items()}
 
 
 def _tier_heatmap(tier: Tier, filters: ReportFilters) -> list[dict]:
@@ -488,11 +617,11 @@ def _tier_heatmap(tier: Tier, filters: ReportFilters) -> list[dict]:
         )
         .values("weekday", "hour")
         .annotate(n=Count("id"))
-        .order_by("weekday", "hour")
+        .order_by()  # sorted here (as the levels): lets PostgreSQL group by hashing
     )
     return [
         {"tier": tier.name, "weekday": WEEKDAYS[r["weekday"] - 1], "hour": r["hour"], "tickets": r["n"]}
-        for r in rows
+        for r in sorted(rows, key=lambda r: (r["weekday"], r["hour"]))
     ]
 
 
@@ -508,22 +637,8 @@ def _span(seconds: int) -> str:
     return f"{seconds // 3600}h" if seconds >= 3600 else f"{seconds // 60}m"
 
 
-def _tier_ttfr_distribution(tier: Tier, filters: ReportFilters) -> list[dict]:
-    waited = Seconds(F("responded_at"), F("opened_at"))
-    bounds = (0, *TTFR_BUCKETS, None)
-    aggregates = {}
-    for i in range(len(bounds) - 1):
-        low, high = bounds[i], bounds[i + 1]
-        condition = Q(waited__gte=low) if i else Q(waited__isnull=False)
-        if high is not None:
-            condition &= Q(waited__lt=high)
-        aggregates[f"b{i}"] = Count("id", filter=condition)
-    counts = (
-        tier_tickets(tier, filters)
-        .filter(responded_at__isnull=False)
-        .annotate(waited=waited)
-        .aggregate(**aggregates)
-    )
+def _tier_ttfr_distribution(tier: Tier, counts: dict[str, int]) -> list[dict]:
+    """The tier's TTFR distribution from its range's bucket counts (counted with its figures)."""
     labels = ttfr_bucket_labels()
     if not any(counts.values()):
         return []  # nobody answered in this tier: no distribution
@@ -532,18 +647,19 @@ def _tier_ttfr_distribution(tier: Tier, filters: ReportFilters) -> list[dict]:
 
 # --- pages per engineer --------------------------------------------------------------------------
 
-# Mentions of engineers in fired levels, counted by engineer and by the minute they fired (whether a
-# minute is in business hours is the clock's ``open_at``, in Python, once per distinct minute).
+# Mentions of engineers in fired levels, counted by tier, engineer and the minute they fired (whether a
+# minute is in business hours is the clock's ``open_at``, in Python, once per distinct minute; tiers
+# open around the clock need no minute). One query for every tier: the levels table is read once.
 _MENTIONS_SQL = {
     "postgresql": (
-        "SELECT e.elem->>'slack_user_id', MAX(e.elem->>'name'), {minute}, COUNT(*) "
+        "SELECT esc.tier, e.elem->>'slack_user_id', MAX(e.elem->>'name'), {minute}, COUNT(*) "
         "FROM ({fired}) esc CROSS JOIN LATERAL jsonb_array_elements(esc.notified) AS e(elem) "
-        "WHERE e.elem->>'slack_user_id' IS NOT NULL GROUP BY 1, 3"
+        "WHERE e.elem->>'slack_user_id' IS NOT NULL GROUP BY 1, 2, 4"
     ),
     "sqlite": (
-        "SELECT json_extract(j.value, '$.slack_user_id'), MAX(json_extract(j.value, '$.name')), {minute}, "
-        "COUNT(*) FROM ({fired}) esc, json_each(esc.notified) j "
-        "WHERE json_extract(j.value, '$.slack_user_id') IS NOT NULL GROUP BY 1, 3"
+        "SELECT esc.tier, json_extract(j.value, '$.slack_user_id'), MAX(json_extract(j.value, '$.name')), "
+        "{minute}, COUNT(*) FROM ({fired}) esc, json_each(esc.notified) j "
+        "WHERE json_extract(j.value, '$.slack_user_id') IS NOT NULL GROUP BY 1, 2, 4"
     ),
 }
 _MINUTE_SQL = {  # the minute a level fired, as minutes since 1970 (an integer groups cheaply)
@@ -552,49 +668,66 @@ _MINUTE_SQL = {  # the minute a level fired, as minutes since 1970 (an integer g
 }
 
 
-def _tier_pages(tier: Tier, filters: ReportFilters) -> dict[tuple[str, str], list[int]]:
-    """(slack id, name) -> [pages, pages outside business hours] of fired levels in this tier."""
-    fired = Escalation.objects.filter(
-        tier_scope(tier, filters, prefix="ticket__"),
-        state=EscalationState.FIRED,
-        fired_at__isnull=False,
-    )
-    start, _ = tier_range(tier, filters)
-    hours = tier_open_hours(tier, around=start)
-    by_minute = not hours.around_the_clock  # always open: no need to know when
-    fired_sql, params = fired.values("notified", "fired_at").query.sql_with_params()
-    minute = _MINUTE_SQL[connection.vendor] if by_minute else "NULL"
+def _pages(tiers: list[Tier], filters: ReportFilters) -> dict[int, dict[tuple[str, str], list[int]]]:
+    """Per tier: (slack id, name) -> [pages, pages outside business hours] of its fired levels."""
+    if not tiers:
+        return {}
+    scope = Q()
+    hours: dict[int, OpenHours] = {}
+    for tier in tiers:
+        scope |= tier_scope(tier, filters, prefix="ticket__")
+        hours[tier.pk] = tier_open_hours(tier, around=tier_range(tier, filters)[0])
+    fired = Escalation.objects.filter(scope, state=EscalationState.FIRED, fired_at__isnull=False)
+    fired_sql, params = (
+        fired.annotate(tier=F("ticket__channel__tier")).values("tier", "notified", "fired_at").order_by()
+    ).query.sql_with_params()
+    timed = [pk for pk, h in hours.items() if not h.around_the_clock]  # always open: no need to know when
+    ids = ", ".join(str(int(pk)) for pk in timed)  # integers from our own rows
+    minute = f"CASE WHEN esc.tier IN ({ids}) THEN {_MINUTE_SQL[connection.vendor]} END" if timed else "NULL"
     with connection.cursor() as cursor:
         cursor.execute(_MENTIONS_SQL[connection.vendor].format(fired=fired_sql, minute=minute), params)
         mentions = cursor.fetchall()
-    found: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    is_open: dict[str, bool] = {}
-    names: dict[str, str] = {}
-    for slack_id, name, at, n in mentions:
-        names[slack_id] = name or names.get(slack_id) or slack_id
-        counts = found[slack_id]
+    found: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    is_open: dict[tuple[int, int], bool] = {}
+    names: dict[int, dict[str, str]] = defaultdict(dict)
+    for tier_pk, slack_id, name, at, n in mentions:
+        named = names[tier_pk]
+        named[slack_id] = name or named.get(slack_id) or slack_id
+        counts = found[tier_pk][slack_id]
         counts[0] += n
-        if by_minute:
-            if at not in is_open:
-                is_open[at] = open_at(hours, datetime.fromtimestamp(int(at) * 60, UTC))
-            counts[1] += 0 if is_open[at] else n
-    return {(slack_id, names[slack_id]): counts for slack_id, counts in found.items()}
+        if at is not None:
+            if (tier_pk, at) not in is_open:
+                is_open[tier_pk, at] = open_at(hours[tier_pk], datetime.fromtimestamp(int(at) * 60, UTC))
+            counts[1] += 0 if is_open[tier_pk, at] else n
+    return {
+        pk: {(slack_id, names[pk][slack_id]): counts for slack_id, counts in by_id.items()}
+        for pk, by_id in found.items()
+    }
 
 
 # --- the report ----------------------------------------------------------------------------------
 
 
-def _report_tier(report: Report, tier: Tier, filters: ReportFilters, *, pages: dict, now: datetime) -> None:
-    levels = _tier_levels(tier, filters)
-    total, weeks = _tier_figures(tier, filters, levels=levels, now=now)
+def _report_tier(
+    report: Report,
+    tier: Tier,
+    filters: ReportFilters,
+    *,
+    weekly: dict[str, dict],
+    levels: list[dict],
+    lifecycle: dict,
+    tier_pages: dict,
+    pages: dict,
+) -> None:
+    total, weeks, buckets = _tier_figures(tier, filters, weekly=weekly, levels=levels, lifecycle=lifecycle)
     if total is None:
         return
     report.totals.append(total)
     report.weeks += weeks
     report.levels += levels
     report.heatmap += _tier_heatmap(tier, filters)
-    report.ttfr_distribution += _tier_ttfr_distribution(tier, filters)
-    for who, (n, outside) in _tier_pages(tier, filters).items():
+    report.ttfr_distribution += _tier_ttfr_distribution(tier, buckets)
+    for who, (n, outside) in tier_pages.items():
         pages[who][0] += n
         pages[who][1] += outside
 
@@ -616,10 +749,27 @@ def report_build(*, filters: ReportFilters, now: datetime | None = None) -> Repo
     with transaction.atomic():
         if _postgres():
             # Grouping 100,000s of rows: let sorts and hashes stay in memory for this report only.
+            # No JIT: unnesting the mentions is estimated at 100 rows per level, which sets off JIT
+            # compilation that costs more (seconds, measured with EXPLAIN ANALYZE) than the query.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL work_mem = '64MB'")
-        for tier in report_tiers(filters):
-            _report_tier(report, tier, filters, pages=pages, now=now)
+                cursor.execute("SET LOCAL jit = off")
+        tiers = report_tiers(filters)
+        weekly = _ticket_counts(tiers, filters, now=now)
+        levels = _levels(tiers, filters)
+        mentions = _pages(tiers, filters)
+        lifecycle = _lifecycle_counts(tiers, filters)
+        for tier in tiers:
+            _report_tier(
+                report,
+                tier,
+                filters,
+                weekly=weekly.get(tier.pk, {}),
+                levels=levels.get(tier.pk, []),
+                lifecycle=lifecycle,
+                tier_pages=mentions.get(tier.pk, {}),
+                pages=pages,
+            )
     report.engineers = [
         {"engineer": name, "slack_user_id": slack_id, "pages": n, "outside_business_hours": outside}
         for (slack_id, name), (n, outside) in sorted(

@@ -15,6 +15,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from calendars.resolve import RosterHistory
+from escalation.breach import on_time
 from escalation.clock import ClockKind, open_at
 from escalation.sla_config_schema import SlaConfig
 from reports.replay.policies import PolicyBook
@@ -61,7 +62,7 @@ class Side:
         first = outcome.first_response()
         if first is not None and first.responded_at is not None and first.breach_at is not None:
             self.answered += 1
-            self.answered_on_time += first.responded_at <= first.breach_at
+            self.answered_on_time += on_time(first.responded_at, first.breach_at)
 
     def as_json(self) -> dict:
         return {

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
+from escalation.breach import on_time
 from escalation.models import Escalation, SnoozeRequest, TicketCycle, TicketPause, TicketSla
 from escalation.snooze import SNOOZE_DEBOUNCE_REFUSAL
 from escalation.transitions import EscalationState
@@ -80,7 +81,7 @@ class CycleOutcome:
         if self.breach_at is None:
             return False
         deadline = self.responded_at or self.closed_at or self.waiting_since or now
-        return self.breach_at < deadline
+        return not on_time(deadline, self.breach_at)
 
 
 @dataclass
