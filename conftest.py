@@ -8,6 +8,15 @@ from ops.testing.worker import CeleryWorker, purge_broker
 from tests.support.pager import WEBHOOK_PAGE_SECRET, pager_settings
 
 
+@pytest.fixture(autouse=True)
+def _channel_pacing_off_in_process(settings):
+    """In-process tests run on frozen clocks: channel turns kept in Redis would carry over from one
+    test to the next (the same channel ids, the same frozen moment) and hold levels back. Tests of
+    pacing turn it on and delete their own keys (tests/base/test_channel_pacing.py); real workers
+    started by a test pace as production does."""
+    settings.SLACK_CHANNEL_PACING = False
+
+
 @pytest.fixture
 def staff_client(client, django_user_model):
     user = django_user_model.objects.create_superuser("staff", "staff@example.com", "pw-for-tests")
