@@ -85,6 +85,10 @@ def test_wider_business_hours_move_the_levels_as_arming_would_count_them(armed_t
                                      datetime(2026, 3, 3, 7, 30, tzinfo=UTC),
                                      datetime(2026, 3, 3, 10, 30, tzinfo=UTC),
                                      datetime(2026, 3, 3, 16, 30, tzinfo=UTC)]
+    # Levels 1 and 2 mention Alice and Bob at 18:30 and 08:30 Berlin: outside today's 09:00-18:00,
+    # inside the proposed hours, which the proposed side's pages are counted against.
+    assert report.proposed.as_json()["pages_per_engineer"] == {
+        "Alice": {"pages": 2, "outside_business_hours": 0}, "Bob": {"pages": 2, "outside_business_hours": 0}}
     # Under the tier's own hours the first level would only have come due on Tuesday at 09:30.
     same_hours, _ = _replayed(_proposal(tier.name), ticket)
     assert same_hours.proposed.as_json()["levels_fired"] == {"1": 1, "2": 1, "3": 1, "4": 1}
