@@ -3,6 +3,7 @@ country holidays (the ``holidays`` package) and a synced holiday calendar."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
@@ -24,8 +25,12 @@ def country_holidays(country: str, subdivision: str, year: int) -> dict[date, st
     return dict(found.items())
 
 
-def tier_holidays(tier: Tier, *, start: date, end: date) -> dict[date, str]:
-    """Every closed date of the tier in [start, end], with a name, from all three sources."""
+def tier_holidays(tier: Tier, *, start: date, end: date,
+                  entered: Mapping[date, str] | None = None) -> dict[date, str]:
+    """Every closed date of the tier in [start, end], with a name, from all three sources.
+
+    ``entered`` stands for the tier's hand-entered dates (``TierHoliday``) when they are not its
+    rows: a tier of a proposed ``sla_config`` file, held in memory by a replay."""
     found: dict[date, str] = {}
     if tier.holiday_country:
         for year in range(start.year, end.year + 1):
@@ -37,21 +42,27 @@ def tier_holidays(tier: Tier, *, start: date, end: date) -> dict[date, str]:
             source_id=tier.holiday_calendar_id, source__active=True, date__range=(start, end)
         ).values_list("date", "name"):
             found.setdefault(day, name)
-    if tier.pk:
-        for day, name in TierHoliday.objects.filter(tier=tier, date__range=(start, end)).values_list(
-            "date", "name"
-        ):
+    if entered is None:
+        entered = dict(TierHoliday.objects.filter(tier=tier, date__range=(start, end)).values_list(
+            "date", "name")) if tier.pk else {}
+    for day, name in entered.items():
+        if start <= day <= end:
             found[day] = name or found.get(day, "")
     return found
 
 
-def tier_open_hours(tier: Tier, *, around: datetime) -> OpenHours:
-    """The tier's hours as the clock needs them, with the holidays from a week before
-    ``around`` to about a year after it."""
-    local = around.astimezone(tier.zone).date()
-    closed = tier_holidays(tier, start=local - HOLIDAYS_BACK, end=local + HOLIDAYS_AHEAD)
+def open_hours_build(tier: Tier, *, closed: Iterable[date]) -> OpenHours:
+    """The clock's input from a tier's fields and its closed dates (pure)."""
     return OpenHours(
         time_zone=str(tier.zone),
         weekly=None if tier.business_hours is None else weekly_parse(tier.business_hours),
         holidays=frozenset(closed),
     )
+
+
+def tier_open_hours(tier: Tier, *, around: datetime, entered: Mapping[date, str] | None = None) -> OpenHours:
+    """The tier's hours as the clock needs them, with the holidays from a week before
+    ``around`` to about a year after it (``entered``: see ``tier_holidays``)."""
+    local = around.astimezone(tier.zone).date()
+    closed = tier_holidays(tier, start=local - HOLIDAYS_BACK, end=local + HOLIDAYS_AHEAD, entered=entered)
+    return open_hours_build(tier, closed=closed)

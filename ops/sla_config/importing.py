@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import models, transaction
 
-from calendars.models import CalendarSource, Engineer, Purpose, SourceKind
+from calendars.models import CalendarSource, Engineer, Purpose
 from escalation.models import EscalationStep, NextResponseStep, SlaPolicy
 from escalation.sla_config_schema import (
     ChannelSpec,
@@ -31,7 +31,7 @@ from escalation.sla_config_schema import (
     duration_text,
     known_references,  # noqa: F401  (the sla_config command reads it from here)
 )
-from tickets.hours import weekly_format
+from escalation.sla_config_tiers import holiday_source_find, holiday_source_lookup, tier_fields
 from tickets.models import Tier, TierHoliday, WatchedChannel
 
 
@@ -101,19 +101,17 @@ def _engineer(spec: EngineerSpec, changes: Changes) -> None:
 
 
 def _holiday_calendar(tier: Tier, spec: HolidaysSpec, changes: Changes) -> CalendarSource | None:
-    if spec.ical:
-        kind, lookup = SourceKind.ICAL, {"ical_url": spec.ical}
-    elif spec.google_calendar:
-        kind, lookup = SourceKind.GOOGLE, {"google_calendar_id": spec.google_calendar}
-    else:
+    lookup = holiday_source_lookup(spec)
+    if lookup is None:
         return None
-    found = CalendarSource.objects.filter(purpose=Purpose.HOLIDAYS, kind=kind, **lookup).first()
+    found = holiday_source_find(spec)
     if found is not None:
         return found
+    kind, fields = lookup
     return changes.save(
         CalendarSource(),
         {"name": f"{tier.name} holidays", "kind": kind, "purpose": Purpose.HOLIDAYS,
-         "time_zone": tier.time_zone, **lookup},
+         "time_zone": tier.time_zone, **fields},
         f"holiday calendar source {tier.name} holidays",
     )
 
@@ -176,13 +174,7 @@ def _policies(tier: Tier, specs: list[PolicySpec], changes: Changes) -> None:
 def _tier(spec: TierSpec, changes: Changes) -> None:
     tier = Tier.objects.filter(name=spec.name).first() or Tier()
     label = f"tier {spec.name}"
-    changes.save(
-        tier,
-        {"name": spec.name, "time_zone": spec.time_zone, "description": spec.description,
-         "business_hours": None if spec.business_hours is None else weekly_format(spec.business_hours),
-         "holiday_country": spec.holidays.country, "holiday_subdivision": spec.holidays.subdivision},
-        label,
-    )
+    changes.save(tier, tier_fields(spec), label)
     changes.save(tier, {"holiday_calendar": _holiday_calendar(tier, spec.holidays, changes)}, label)
     _holidays(tier, spec.holidays, changes)
     _policies(tier, spec.policies, changes)

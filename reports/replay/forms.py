@@ -35,8 +35,10 @@ class ReplayForm(forms.Form):
     policy_text = forms.CharField(
         required=False, label="Proposed policies (YAML)",
         widget=forms.Textarea(attrs={"rows": 18, "cols": 90, "spellcheck": "false", "placeholder": EXAMPLE}),
-        help_text="In the format of sla_config (python manage.py sla_config export gives today's). Tiers the "
-        "file does not name keep their current policies.",
+        help_text="In the format of sla_config (python manage.py sla_config export gives today's). A tier "
+        "the file names replays with its policies, business hours and holidays (no business_hours: around "
+        "the clock); tiers it does not name keep their current policies and the hours their tickets were "
+        "armed with.",
     )
     policy_file = forms.FileField(required=False, label="…or upload a YAML file")
 

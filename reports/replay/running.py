@@ -1,7 +1,7 @@
 """``replay_run``: every ticket of a range, actual versus proposed, summed up side by side.
 
 Reads in bulk (the tickets and their timelines in a handful of queries, the roster of the whole
-stretch once, the tiers' hours once per tier), plays each ticket in memory
+stretch once, the tiers' hours, today's and the proposal's, once per tier), plays each ticket in memory
 (reports/replay/simulate.py), and never writes: no ticket, level, outbox row or Slack call.
 """
 
@@ -18,6 +18,7 @@ from calendars.resolve import RosterHistory
 from escalation.breach import on_time
 from escalation.clock import ClockKind, open_at
 from escalation.sla_config_schema import SlaConfig
+from escalation.sla_config_tiers import proposed_open_hours
 from reports.replay.policies import PolicyBook
 from reports.replay.script import Outcome, TicketScript, scripts_load
 from reports.replay.simulate import ticket_replay
@@ -136,25 +137,40 @@ def outcome_differs(actual: Outcome, proposed: Outcome, *, now: datetime) -> boo
 
 
 class _Hours:
-    """Each tier's hours once (its holidays from a week before the range to a year after), and the
-    hours tickets were armed with (``TicketSla.hours``, as ``planning.ticket_armed_clock`` reads
-    them), each distinct set parsed once."""
+    """The hours each ticket's clock counts, each set read or parsed once: a tier the proposal names
+    has the file's hours (``sla_config_tiers.proposed_open_hours``: what arming would count once
+    the file is imported); any other tier keeps the hours its tickets were armed with
+    (``TicketSla.hours``, as ``planning.ticket_armed_clock`` reads them), or its current ones for a
+    ticket not armed on a business clock. Holidays are gathered from a week before the range to a
+    year after it."""
 
-    def __init__(self, *, around: datetime):
+    def __init__(self, *, around: datetime, config: SlaConfig):
         self.around = around
+        self.specs = {spec.name: spec for spec in config.tiers}
         self._hours: dict[int, OpenHours] = {}
+        self._proposed: dict[str, OpenHours] = {}
         self._armed: dict[str, OpenHours] = {}
 
     def of(self, tier: Tier) -> OpenHours:
+        """The tier's hours today."""
         if tier.pk not in self._hours:
             self._hours[tier.pk] = tier_open_hours(tier, around=self.around)
         return self._hours[tier.pk]
 
+    def proposed(self, tier: Tier) -> OpenHours:
+        """The tier's hours under the proposal: the file's if it names the tier, else today's."""
+        spec = self.specs.get(tier.name)
+        if spec is None:
+            return self.of(tier)
+        if spec.name not in self._proposed:
+            self._proposed[spec.name] = proposed_open_hours(spec, around=self.around)
+        return self._proposed[spec.name]
+
     def for_ticket(self, script: TicketScript) -> OpenHours:
-        """The hours a ticket's business clock counts: those it was armed with if it was armed on a
-        business clock, else its tier's."""
-        if not script.armed_hours:
-            return self.of(script.ticket.channel.tier)
+        """The hours a ticket's business clock counts under the proposal."""
+        tier = script.ticket.channel.tier
+        if tier.name in self.specs or not script.armed_hours:
+            return self.proposed(tier)
         key = json.dumps(script.armed_hours, sort_keys=True)
         if key not in self._armed:
             self._armed[key] = OpenHours.from_json(script.armed_hours)
@@ -170,7 +186,7 @@ def replay_run(*, since: datetime, until: datetime, config: SlaConfig, tier: str
     loaded = scripts_load(since=since, until=until, tier=tier, now=now)
     history = RosterHistory(since=since, until=now)
     book = PolicyBook(config)
-    hours = _Hours(around=since)
+    hours = _Hours(around=since, config=config)
     for script in loaded.scripts:
         ticket = script.ticket
         tier_row = ticket.channel.tier
@@ -182,7 +198,7 @@ def replay_run(*, since: datetime, until: datetime, config: SlaConfig, tier: str
         actual = loaded.actual[ticket.pk]
         report.tickets += 1
         report.actual.add(actual, hours=tier_hours, now=now)
-        report.proposed.add(proposed, hours=tier_hours, now=now)
+        report.proposed.add(proposed, hours=hours.proposed(tier_row), now=now)
         if outcome_differs(actual, proposed, now=now):
             report.changed.append(TicketChange(script, snapshot.name, actual, proposed))
     return report

@@ -126,10 +126,17 @@ def test_a_page_step_replays_as_the_pager_it_paged(paging_ticket, fake_pager, fa
     assert [f.level for f in loaded.actual[normal.pk].fired] == [1, 2, 4]
 
 
-def test_a_business_clock_counts_the_hours_the_ticket_was_armed_with(teams_business, thread_in, fake_slack,
-                                                                     engineers):
+def _without_tier(name: str):
+    document = config_export()
+    document["tiers"] = [tier for tier in document["tiers"] if tier["name"] != name]
+    return policy_file_read(config_dump(document))
+
+
+def test_a_tier_the_file_does_not_name_counts_the_hours_its_tickets_were_armed_with(
+        teams_business, thread_in, fake_slack, engineers):
     """Mon-Fri 09:00-18:00 Berlin, level 1 after one business hour. Editing the tier's hours afterwards
-    changes nothing about how its past tickets replay."""
+    changes nothing about how its past tickets replay under a file that does not name the tier; a
+    file that names it (with the edited hours) replays them under its hours."""
     channel = WatchedChannelFactory(slack_channel_id="CTEAMS01", name="support-teams",
                                     tier=teams_business.tier)
     ticket = thread_in(TicketFactory(channel=channel, opened_at=T0, priority="normal"))  # 10:00 Berlin
@@ -141,6 +148,10 @@ def test_a_business_clock_counts_the_hours_the_ticket_was_armed_with(teams_busin
     tier = teams_business.tier
     tier.business_hours = {"mon-fri": ["13:00-18:00"]}  # edited later: 10:00-11:00 would not count
     tier.save()
-    report = replay_run(since=T0, until=END, config=_identical(), now=END)
+    report = replay_run(since=T0, until=END, config=_without_tier(tier.name), now=END)
     assert report.tickets == 1 and report.changed == []
     assert report.proposed.as_json()["levels_fired"] == {"1": 1}
+    named = replay_run(since=T0, until=END, config=_identical(), now=END)
+    # 13:00-18:00: level 1 would have come due at 14:00 Berlin, after the answer at 11:40.
+    assert named.proposed.as_json()["levels_fired"] == {}
+    assert [c.script.ticket.pk for c in named.changed] == [ticket.pk]
