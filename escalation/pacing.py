@@ -37,7 +37,7 @@ def claimed_level_wait_for_turn(row: Escalation, *, wait: float, now: datetime) 
     """The same for a level the sweeper claimed: release it, pending until its turn."""
     at = now + timedelta(seconds=wait)
     with transaction.atomic():
-        if not Escalation.objects.release_for_retry(row, not_before=at, error=WAIT_ERROR):
+        if not Escalation.objects.release_for_turn(row, not_before=at, error=WAIT_ERROR):
             return False
         row.state, row.version, row.not_before = EscalationState.PENDING, row.version + 1, at
         if at <= now + horizon():

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from escalation.clock import ClockKind
-from escalation.models import DEFAULT_SNOOZE_MINUTES, SlaPolicy, StepFields
+from escalation.models import DEFAULT_SNOOZE_MINUTES, EscalationStep, SlaPolicy, StepFields
 
 T = TypeVar("T")
 
@@ -143,7 +143,8 @@ def _level_plan(step: StepFields) -> LevelPlan:
         target_ref=step.target_ref,
         engineer_id=step.engineer_id,
         message_template=step.message_template,
-        step_id=step.pk,
+        # Escalation.step refers to first-response steps only; a next-response step is not one.
+        step_id=step.pk if isinstance(step, EscalationStep) else None,
         page_provider=step.page_provider,
         page_credential=step.page_credential,
         page_priorities=tuple(step.page_priorities or ()),

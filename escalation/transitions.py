@@ -99,6 +99,20 @@ class EscalationQuerySet(models.QuerySet):
             enqueued_for=None,
         )
 
+    def release_for_turn(self, row: Escalation, *, not_before: datetime, error: str) -> bool:
+        """Pending again until its channel's turn: a wait, not a failed attempt, so the claim's
+        attempt is given back (later backoffs stay as they were)."""
+        return self._settle(
+            row,
+            state=EscalationState.PENDING,
+            version=F("version") + 1,
+            not_before=not_before,
+            last_error=error,
+            celery_task_id="",
+            enqueued_for=None,
+            attempts=F("attempts") - 1,
+        )
+
     def repoint_message(
         self, *, ticket_id: int, level: int, cycle: int, deleted: list[str], kept: str
     ) -> int:

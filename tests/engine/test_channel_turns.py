@@ -59,6 +59,7 @@ def test_a_busy_channel_makes_a_level_wait_for_its_turn_then_it_posts(
     assert second.state == third.state == EscalationState.PENDING  # released: nothing held
     assert (second.not_before, third.not_before) == (DUE + timedelta(seconds=1), DUE + timedelta(seconds=2))
     assert second.last_error == pacing.WAIT_ERROR and second.celery_task_id
+    assert second.attempts == third.attempts == 0  # a wait for the turn is not a failed attempt
     assert len(fake_slack.calls("chat.postMessage")) == 1  # nothing sent for them yet
     assert fire(second, at=DUE + timedelta(seconds=0.5)) == FireOutcome.EARLY  # before its turn
     assert fire(third, at=DUE + timedelta(seconds=1)) == FireOutcome.EARLY  # the second's turn, not its own

@@ -17,6 +17,7 @@ from calendars.factories import EngineerFactory
 from calendars.targets import TargetKind
 from escalation.arming import ticket_arm
 from escalation.models import Escalation, EscalationStep, SlaPolicy, TicketSla
+from escalation.policy import policy_snapshot
 from escalation.snooze import ticket_snooze
 from tests.support.engine import fire, rows
 from tests.support.times import T0
@@ -133,3 +134,11 @@ def test_deleting_the_policy_leaves_armed_tickets_as_they_were(armed, fake_slack
     assert fire(rows(armed)[0], at=T0 + minutes(10)) == "fired"
     result = ticket_snooze(ticket=armed, request_key="mention-2", actor="UALICE", now=T0 + minutes(11))
     assert result.applied and result.snooze_minutes == 30
+
+
+def test_a_snapshot_refers_only_to_first_response_steps(next_response):
+    # Escalation.step refers to first-response steps; the id of a next-response step is not one.
+    snapshot = policy_snapshot(next_response, priority="")
+    assert [plan.step_id for plan in snapshot.levels] == list(
+        next_response.steps.order_by("level").values_list("pk", flat=True))
+    assert [plan.step_id for plan in snapshot.next_response.levels] == [None, None]

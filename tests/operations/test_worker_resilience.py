@@ -26,16 +26,25 @@ def test_every_catch_up_task_exists():
 class _CatchUp:
     """A consumer's pool and app, as the bootstep sees them."""
 
-    def __init__(self, processes: int):
+    def __init__(self, processes: int, restart_count: int = 0):
         self.pool = type("Pool", (), {"num_processes": processes})()
+        self.restart_count = restart_count  # how often the consumer (re)connected before
         self.sent: list[str] = []
         self.app = type("App", (), {"send_task": lambda _, name: self.sent.append(name)})()
 
 
-def test_on_connect_a_worker_queues_a_sweep_per_process_a_requeue_and_a_drain():
-    consumer = _CatchUp(processes=3)
+def test_on_reconnect_a_worker_queues_a_sweep_per_process_a_requeue_and_a_drain():
+    consumer = _CatchUp(processes=3, restart_count=1)
     project.CatchUpOnConnect(consumer).start(consumer)
     assert consumer.sent == [project.SWEEP_TASK] * 3 + [project.REQUEUE_TASK, project.DRAIN_TASK]
+
+
+def test_a_starting_worker_catches_up_once_when_ready_not_also_on_its_first_connect():
+    consumer = _CatchUp(processes=2)
+    project.CatchUpOnConnect(consumer).start(consumer)  # the first connection
+    assert consumer.sent == []
+    project.catch_up_when_ready(sender=consumer)  # worker_ready
+    assert consumer.sent == [project.SWEEP_TASK] * 2 + [project.REQUEUE_TASK, project.DRAIN_TASK]
 
 
 @pytest.mark.parametrize(("retries", "countdown"), [(0, 1), (1, 2), (5, 3)])
