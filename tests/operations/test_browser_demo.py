@@ -14,11 +14,11 @@ from __future__ import annotations
 import pytest
 
 from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, skip_without_chromium
-from tests.support.runall import runall_start
+from tests.support.runall import embedded_run_only, runall_start
 
 skip_without_chromium()
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, embedded_run_only]
 
 
 def test_demo_ticket_lifecycle_and_an_edit(tmp_path):

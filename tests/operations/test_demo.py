@@ -16,9 +16,9 @@ import urllib.request
 
 import pytest
 
-from tests.support.runall import ROOT, runall_start
+from tests.support.runall import ROOT, embedded_run_only, runall_start
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, embedded_run_only]
 
 
 class DemoClient:

@@ -3,6 +3,7 @@
 import base64
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -12,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.runall import ROOT, free_port, runall_start
+from tests.support.runall import ROOT, embedded_run_only, free_port, runall_start
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, embedded_run_only]
 
 
 def _descendants(pid: int) -> set[int]:
@@ -95,8 +96,6 @@ def test_flower_never_starts_with_a_malformed_login(tmp_path):
 
 
 def test_runall_starts_without_flower_when_its_port_is_taken(tmp_path):
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
