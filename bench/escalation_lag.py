@@ -82,6 +82,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.common import children_of, rss_kib, stop_on_sigterm, worker_argvs
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/slabuddy_bench"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
@@ -254,29 +256,6 @@ class FakeSlackProcess:
         self.process.join(5)
 
 
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        pass
-    return 0
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 class RssSampler(threading.Thread):
     """Peak RSS of the worker's main process, and of the main process plus its pool."""
 
@@ -292,8 +271,8 @@ class RssSampler(threading.Thread):
             pid = self.pid
             if pid is None:
                 continue
-            main = _rss_kib(pid)
-            total = main + sum(_rss_kib(child) for child in _children(pid))
+            main = rss_kib(pid)
+            total = main + sum(rss_kib(child) for child in children_of(pid))
             self.peak_main = max(self.peak_main, main)
             self.peak_total = max(self.peak_total, total)
 
@@ -310,7 +289,6 @@ class Workers:
         self.children: list[Child] = []
 
     def _argvs(self) -> list[tuple[str, list[str]]]:
-        from bench.common import worker_argvs
 
         stamp = time.time_ns()
         if self.options.layout == "single":
@@ -453,7 +431,6 @@ def percentile(values: list[float], q: float) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     options = parse_args(argv)
-    from bench.common import stop_on_sigterm
 
     stop_on_sigterm()  # SIGTERM unwinds like Ctrl-C: the workers, beat and the stand-in are stopped
     if options.channels is None:
