@@ -113,8 +113,7 @@ def cycle_level_rows(*, ticket: Ticket, plan: SlaPlan, cycle: int, now: datetime
         rows.append(Escalation(
             ticket=ticket,
             cycle=cycle,
-            # Snapshots taken before next-response steps were told apart carry their ids too.
-            step_id=level.plan.step_id if cycle == 1 else None,
+            step_id=level.plan.step_id,
             level=level.plan.level,
             target_kind=level.plan.target_kind,
             target_ref=level.plan.target_ref,

@@ -88,7 +88,7 @@ class EscalationQuerySet(models.QuerySet):
     def settle_cancelled(self, row: Escalation) -> bool:
         return self._settle(row, state=EscalationState.CANCELLED, not_before=None)
 
-    def release_for_retry(self, row: Escalation, *, not_before: datetime, error: str) -> bool:
+    def _release(self, row: Escalation, *, not_before: datetime, error: str, **changes: Any) -> bool:
         return self._settle(
             row,
             state=EscalationState.PENDING,
@@ -97,21 +97,16 @@ class EscalationQuerySet(models.QuerySet):
             last_error=error,
             celery_task_id="",
             enqueued_for=None,
+            **changes,
         )
+
+    def release_for_retry(self, row: Escalation, *, not_before: datetime, error: str) -> bool:
+        return self._release(row, not_before=not_before, error=error)
 
     def release_for_turn(self, row: Escalation, *, not_before: datetime, error: str) -> bool:
         """Pending again until its channel's turn: a wait, not a failed attempt, so the claim's
         attempt is given back (later backoffs stay as they were)."""
-        return self._settle(
-            row,
-            state=EscalationState.PENDING,
-            version=F("version") + 1,
-            not_before=not_before,
-            last_error=error,
-            celery_task_id="",
-            enqueued_for=None,
-            attempts=F("attempts") - 1,
-        )
+        return self._release(row, not_before=not_before, error=error, attempts=F("attempts") - 1)
 
     def repoint_message(
         self, *, ticket_id: int, level: int, cycle: int, deleted: list[str], kept: str
