@@ -9,7 +9,10 @@ wait does not sleep: it re-queues its work with that countdown and comes back
 at its turn, holding no worker process or thread meanwhile.
 
 The arithmetic is GCRA (a token bucket kept as one time per channel, "the
-channel is free again at"), in the pure function ``turn_decide``. A post told
+channel is free again at"), in the pure function ``turn_decide``. Posts of a
+burst are still ``spacing`` apart (half a second by default): two levels of a
+channel due at the same moment both go within a second instead of one waiting
+a whole interval, and the first has a head start that keeps them in order. A post told
 to wait keeps the slot it was given (``held``, by its key), so when it comes
 back it goes at once rather than queueing behind posts that asked later, and
 not before the earlier-slotted posts of its channel (a task may come back
@@ -43,15 +46,19 @@ EARLY_SECONDS = 0.05
 # given up for lost (its level was answered, or its task lost: the sweeper asks anew).
 BEHIND_SECONDS = 0.2
 ABANDONED_SECONDS = 10.0
+# Even inside a burst, turns are this far apart: the earlier post is on its way before the next goes.
+BURST_SPACING_SECONDS = 0.5
 KEY_PREFIX = "slabuddy:pace:"
 
 
 @dataclass(frozen=True)
 class PaceRule:
-    """``interval`` seconds between posts to one channel, ``burst`` of them back to back."""
+    """``interval`` seconds between posts to one channel on average, ``burst`` of them close
+    together, but never closer than ``spacing``."""
 
     interval: float
     burst: int
+    spacing: float = 0.0
 
     @property
     def tolerance(self) -> float:
@@ -62,6 +69,7 @@ class PaceRule:
 class ChannelState:
     free_at: float | None = None  # GCRA's theoretical arrival time: the channel is free again then
     held: dict[str, float] = field(default_factory=dict)  # key: the slot a waiting post was given
+    last_slot: float | None = None  # the latest slot handed out: the next is ``spacing`` after it
 
 
 @dataclass(frozen=True)
@@ -84,19 +92,21 @@ def turn_decide(state: ChannelState, *, key: str, now: float, rule: PaceRule) ->
         return Turn(0.0, replace(state, held={k: v for k, v in state.held.items() if k != key}))
     free_at = max(state.free_at if state.free_at is not None else now, now)
     slot = max(now, free_at - rule.tolerance)
-    after = replace(state, free_at=free_at + rule.interval)
+    if state.last_slot is not None:
+        slot = max(slot, state.last_slot + rule.spacing)
+    after = replace(state, free_at=free_at + rule.interval, last_slot=slot)
     if slot <= now + EARLY_SECONDS:
         return Turn(0.0, after)
     return Turn(slot - now, replace(after, held={**state.held, key: slot}))
 
 
 # The same decision, atomically in Redis: KEYS[1] the channel's free-at time, KEYS[2] the hash of
-# held slots; ARGV key, now, interval, tolerance, early, behind, abandoned. Numbers go back as
-# strings (Redis would truncate a Lua number to an integer).
+# held slots, KEYS[3] the latest slot given; ARGV key, now, interval, tolerance, early, behind,
+# abandoned, spacing. Numbers go back as strings (Redis would truncate a Lua number to an integer).
 _TURN_SCRIPT = """
 local key, now = ARGV[1], tonumber(ARGV[2])
 local interval, tolerance, early = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local behind, abandoned = tonumber(ARGV[6]), tonumber(ARGV[7])
+local behind, abandoned, spacing = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local held = redis.call('HGET', KEYS[2], key)
 if held then
   held = tonumber(held)
@@ -117,8 +127,11 @@ local free_at = tonumber(redis.call('GET', KEYS[1]) or now)
 if free_at < now then free_at = now end
 local slot = free_at - tolerance
 if slot < now then slot = now end
-local ttl = math.ceil(free_at + interval - now) + 120
+local last = tonumber(redis.call('GET', KEYS[3]) or '')
+if last and slot < last + spacing then slot = last + spacing end
+local ttl = math.ceil(math.max(free_at + interval, slot) - now) + 120
 redis.call('SET', KEYS[1], string.format('%.6f', free_at + interval), 'EX', ttl)
+redis.call('SET', KEYS[3], string.format('%.6f', slot), 'EX', ttl)
 if slot <= now + early then
   return '0'
 end
@@ -129,8 +142,9 @@ return string.format('%.6f', slot - now)
 
 
 def pace_rule() -> PaceRule:
-    return PaceRule(interval=60.0 / settings.SLACK_CHANNEL_POSTS_PER_MINUTE,
-                    burst=settings.SLACK_CHANNEL_POST_BURST)
+    interval = 60.0 / settings.SLACK_CHANNEL_POSTS_PER_MINUTE
+    return PaceRule(interval=interval, burst=settings.SLACK_CHANNEL_POST_BURST,
+                    spacing=min(BURST_SPACING_SECONDS, interval))
 
 
 def pacing_enabled() -> bool:
@@ -154,9 +168,10 @@ def channel_turn(*, channel: str, key: str, now: float | None = None) -> float:
     client, script = _redis(settings.CELERY_BROKER_URL)
     try:
         answer = script(
-            keys=[f"{KEY_PREFIX}{channel}:free_at", f"{KEY_PREFIX}{channel}:held"],
+            keys=[f"{KEY_PREFIX}{channel}:free_at", f"{KEY_PREFIX}{channel}:held",
+                  f"{KEY_PREFIX}{channel}:last"],
             args=[key, f"{time.time() if now is None else now:.6f}", rule.interval, rule.tolerance,
-                  EARLY_SECONDS, BEHIND_SECONDS, ABANDONED_SECONDS],
+                  EARLY_SECONDS, BEHIND_SECONDS, ABANDONED_SECONDS, rule.spacing],
             client=client,
         )
     except Exception:  # redis.RedisError, or a connection refused: fail open

@@ -284,10 +284,11 @@ SLACK_AMBIGUOUS_WAIT_SECONDS = env_int("SLACK_AMBIGUOUS_WAIT_SECONDS", 30, minim
 # the same key (the first request landed after all) is deleted.
 SLACK_DUPLICATE_CHECK_SECONDS = env_int("SLACK_DUPLICATE_CHECK_SECONDS", 30, minimum=1)
 # Posts take turns per channel (base/channel_pacing.py; needs the Redis broker): Slack accepts about
-# one message per second per channel with short bursts. Slower than Slack's own limit on purpose.
+# one message per second per channel with short bursts. Slower than Slack's own limit on purpose;
+# posts of a burst still go half a second apart, so that they arrive in order.
 SLACK_CHANNEL_PACING = env_bool("SLACK_CHANNEL_PACING", True)
 SLACK_CHANNEL_POSTS_PER_MINUTE = env_int("SLACK_CHANNEL_POSTS_PER_MINUTE", 50, minimum=1)
-SLACK_CHANNEL_POST_BURST = env_int("SLACK_CHANNEL_POST_BURST", 1, minimum=1)  # 1: a post a second, in order
+SLACK_CHANNEL_POST_BURST = env_int("SLACK_CHANNEL_POST_BURST", 3, minimum=1)
 if PRODUCTION and not (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET):
     raise ImproperlyConfigured(
         "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or their _FILE variants) must be set "

@@ -8,6 +8,7 @@ import redis
 from base.channel_pacing import (
     ABANDONED_SECONDS,
     BEHIND_SECONDS,
+    BURST_SPACING_SECONDS,
     EARLY_SECONDS,
     ChannelState,
     PaceRule,
@@ -75,6 +76,35 @@ def test_a_quiet_channel_refills_its_burst():
     assert waits == {"x": 0.0, "y": 0.0}
 
 
+SPACED = PaceRule(interval=1.2, burst=3, spacing=0.5)
+
+
+def test_posts_of_a_burst_go_spacing_apart_then_one_interval_apart():
+    waits, state = ask(ChannelState(), [f"k{i}" for i in range(6)], now=0.0, rule=SPACED)
+    # 0, 0.5, 1.0 within the burst; k3 would be due at 1.2 by the bucket but keeps the spacing.
+    assert waits == pytest.approx({"k0": 0.0, "k1": 0.5, "k2": 1.0, "k3": 1.5, "k4": 2.4, "k5": 3.6})
+    assert sorted(waits, key=waits.get) == [f"k{i}" for i in range(6)]
+
+
+def test_two_levels_due_together_both_go_within_the_spacing():
+    waits, _ = ask(ChannelState(), ["a", "b"], now=50.0, rule=SPACED)
+    assert waits == {"a": 0.0, "b": 0.5}
+    # The bucket refills meanwhile: a pair a few seconds later does the same.
+    _, state = ask(ChannelState(), ["a", "b"], now=50.0, rule=SPACED)
+    later, _ = ask(state, ["c", "d"], now=55.0, rule=SPACED)
+    assert later == {"c": 0.0, "d": 0.5}
+
+
+def test_spacing_never_lets_posts_closer_than_the_bucket():
+    for burst in (1, 2, 3, 5):
+        rule = PaceRule(interval=1.2, burst=burst, spacing=0.5)
+        waits, _ = ask(ChannelState(), [f"k{i}" for i in range(20)], now=0.0, rule=rule)
+        slots = sorted(waits.values())
+        assert all(b - a >= 0.5 - 1e-9 for a, b in zip(slots, slots[1:], strict=False))
+        # Over any window, no more than the bucket allows: burst + window / interval.
+        assert slots[-1] >= (20 - burst) * 1.2 - 1e-9
+
+
 def test_channels_do_not_share_turns():
     first, _ = ask(ChannelState(), ["a", "b", "c"], now=0.0)
     other, _ = ask(ChannelState(), ["a", "b", "c"], now=0.0)
@@ -91,17 +121,18 @@ def redis_pacing(settings):
     channel = f"CPACE{uuid.uuid4().hex[:8]}"
     yield channel
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.delete(f"slabuddy:pace:{channel}:free_at", f"slabuddy:pace:{channel}:held")
+    client.delete(*(f"slabuddy:pace:{channel}:{part}" for part in ("free_at", "held", "last")))
 
 
 def test_redis_gives_the_same_turns_as_the_decision(redis_pacing):
+    rule = PaceRule(interval=1.0, burst=2, spacing=BURST_SPACING_SECONDS)
     now = 1_800_000_000.0
     sequence = [("a", now), ("b", now), ("c", now), ("d", now + 0.3), ("c", now + 0.5), ("d", now + 2.0),
                 ("c", now + 1.0), ("e", now + 1.2), ("d", now + 2.0), ("f", now + 9.0), ("g", now + 9.0),
                 ("e", now + 30.0), ("h", now + 30.0)]
     state = ChannelState()
     for key, at in sequence:
-        expected = turn_decide(state, key=key, now=at, rule=RULE)
+        expected = turn_decide(state, key=key, now=at, rule=rule)
         state = expected.state
         wait = channel_turn(channel=redis_pacing, key=key, now=at)
         assert wait == pytest.approx(expected.wait, abs=1e-5), key
