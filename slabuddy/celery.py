@@ -1,7 +1,7 @@
 """The Celery app. Its workers (the ``default`` queue on prefork, the ``escalation`` queue on
 threads) are described once in ops/workers.py.
 
-Three things make a worker ride out a broker or database outage (docs/SCALING.md):
+Four things make a worker ride out a broker or database outage (docs/SCALING.md):
 
 1. It reconnects to the broker every second or two while it is gone (kombu's
    default backs off to 30 s between attempts, so a worker would come back up
@@ -15,7 +15,10 @@ Three things make a worker ride out a broker or database outage (docs/SCALING.md
    next fires on time, not at the next periodic sweep. Several workers starting
    at once is safe: sweepers skip each other's rows, and a level with two tasks
    still fires once.
-3. A task that meets a database that is down or restarting is retried a second
+3. A task that was still running when the connection went (on the threads pool, where it
+   cannot be cancelled) and finishes after the reconnect does not take the worker down by
+   acknowledging its message over the dead connection: the broker has it back already.
+4. A task that meets a database that is down or restarting is retried a second
    or two later instead of failing (every task is idempotent), and the
    connection is checked before each task, as Django does for each request.
 """
@@ -61,6 +64,9 @@ class ReconnectingConsumer(Consumer):
         conn.ensure_connection = functools.partial(conn.ensure_connection, **RECONNECT)
         return super().ensure_connected(conn)
 
+    def call_soon_ack(self, p, *args, **kwargs):
+        return super().call_soon_ack(functools.partial(settle_unless_connection_gone, p), *args, **kwargs)
+
     def on_connection_error_after_connected(self, exc):
         try:
             super().on_connection_error_after_connected(exc)
@@ -70,6 +76,29 @@ class ReconnectingConsumer(Consumer):
             # exit. The connection is gone either way (Celery dropped it first): reconnect.
             # Those messages come back after the visibility timeout, as stale no-ops.
             logger.warning("broker connection lost; it could not be closed cleanly", exc_info=True)
+
+
+def settle_unless_connection_gone(settle, *args, **kwargs):
+    """Ack (or reject) a message, unless the connection it came over is gone.
+
+    A task still running when the broker connection was lost finishes after the reconnect (a
+    thread cannot be cancelled, as a prefork process is), and its ack goes to a channel whose
+    transport kombu has already torn down: it fails with an AttributeError that no error tuple
+    covers, and the worker stopped consuming ("Unrecoverable error"). Nothing needs acking
+    there: the broker got the message back when the connection went (kombu restores
+    unacknowledged messages), and a second run of a task is a no-op (tasks re-read their rows).
+    """
+    message = getattr(settle, "__self__", None)
+    try:
+        return settle(*args, **kwargs)
+    except AttributeError:
+        transport = getattr(getattr(message, "channel", None), "connection", None)
+        if transport is None or getattr(transport, "client", None) is not None:
+            raise  # a live connection: a real error
+        logger.warning("a task finished after its broker connection was lost; its message comes back "
+                       "from the broker instead of being acknowledged (delivery tag %s)",
+                       getattr(message, "delivery_tag", "?"))
+        return None
 
 
 def catch_up_queue(consumer, *, why: str) -> None:

@@ -3,8 +3,8 @@ flushed (``service="worker"``): levels fire late, none is lost or doubled.
 
 Run by bench/outage.py (which starts private Redis and PostgreSQL servers, points
 Django at them and calls ``outage_run``) for the benchmark and for
-tests/operations/test_outages.py. A Celery worker and beat run against the
-private servers; tickets are armed whose levels fall due at a steady rate
+tests/operations/test_outages.py. The two Celery workers of ops/workers.py and beat run
+against the private servers; tickets are armed whose levels fall due at a steady rate
 before, during and after the outage; the service is stopped for
 ``down_seconds`` and started again. Reported: how often each level posted, and,
 for the levels that fell due while the service was away, how long after its
@@ -34,6 +34,7 @@ from escalation.transitions import EscalationState
 from ops.schedules import default_schedules
 from ops.testing.processes import Proc
 from ops.testing.services import PrivatePostgres, PrivateRedis
+from ops.workers import DEFAULT_WORKER, ESCALATION_WORKER
 from tickets.models import Ticket, Tier, WatchedChannel
 
 DELAY = timedelta(minutes=10)
@@ -54,7 +55,7 @@ class OutagePlan:
     horizon_seconds: int = 30
     sweep_seconds: int = 15
     channels: int = 20
-    concurrency: int = 2
+    concurrency: int | None = None  # threads of the escalation worker (None: as runall starts it)
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -106,15 +107,21 @@ def outage_run(plan: OutagePlan, *, redis: PrivateRedis, postgres: PrivatePostgr
            "ESCALATION_HORIZON_SECONDS": str(plan.horizon_seconds),
            "ESCALATION_SWEEP_SECONDS": str(plan.sweep_seconds)}
     celery = [sys.executable, "-m", "celery", "-A", "slabuddy"]
-    worker_argv = [*celery, "worker", "-Q", "escalation,default", "-c", str(plan.concurrency),
-                   "-l", "info", "-n", "outage@host-a", "--without-gossip", "--without-mingle"]
+    # The two kinds of worker production runs (ops/workers.py); "worker" is the escalation one,
+    # which holds the levels' delayed tasks and is the one killed in a worker outage.
+    quiet = ["-l", "info", "--without-gossip", "--without-mingle"]
+    escalation = ESCALATION_WORKER.argv(node="outage@host-a", concurrency=plan.concurrency)
+    worker_argv = [*celery, *escalation, *quiet]
     worker = Proc("worker", worker_argv, env=env, log_dir=log_dir)
+    default_worker = Proc("default", [*celery, *DEFAULT_WORKER.argv(node="outage-default@host-a"), *quiet],
+                          env=env, log_dir=log_dir)
     ready = None
     beat = Proc("beat", [*celery, "beat", "-l", "info", "--scheduler",
                          "django_celery_beat.schedulers:DatabaseScheduler", "--pidfile="], env=env,
                 log_dir=log_dir)
     try:
         worker.wait_for_log(" ready.", timeout=90)
+        default_worker.wait_for_log(" ready.", timeout=90)
         beat.wait_for_log("beat: Starting", timeout=90)
         start = time.time()
         first_due = datetime.fromtimestamp(start + plan.lead, UTC)
@@ -191,7 +198,7 @@ def outage_run(plan: OutagePlan, *, redis: PrivateRedis, postgres: PrivatePostgr
             **({"latest_level_after_worker_ready_s": round(max(lost_tasks_after_ready, default=0.0), 3),
                 "first_post_after_worker_ready_s": round(min(first_posts, default=0.0), 3),
                 "levels_posted_after_worker_ready": len(lost_tasks_after_ready)} if ready else {}),
-            "worker_survived": worker.alive,
+            "worker_survived": worker.alive and default_worker.alive,
             "beat_survived": beat.alive,
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "logs": str(log_dir),
@@ -199,4 +206,5 @@ def outage_run(plan: OutagePlan, *, redis: PrivateRedis, postgres: PrivatePostgr
     finally:
         beat.stop()
         worker.stop()
+        default_worker.stop()
         fake.stop()

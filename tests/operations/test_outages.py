@@ -31,7 +31,7 @@ def private_servers():
         pytest.skip(why_not)
 
 
-@pytest.mark.parametrize(("service", "down"), [("redis", 30), ("postgres", 5), ("worker", 5)])
+@pytest.mark.parametrize(("service", "down"), [("redis", 15), ("postgres", 5), ("worker", 5)])
 def test_an_outage_loses_and_doubles_no_level(private_servers, tmp_path, service, down):
     out = tmp_path / "result.json"
     run = subprocess.run(

@@ -3,9 +3,12 @@ moment", and the catch-up queued on every broker (re)connect names tasks that ex
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from celery.exceptions import Retry
 from django.db import OperationalError
+from kombu import Connection, Queue
 
 import escalation.tasks
 import slackbot.tasks
@@ -80,3 +83,90 @@ def test_called_directly_a_database_error_is_raised_as_it_is(monkeypatch):
     monkeypatch.setattr(task, "run", down)
     with pytest.raises(OperationalError):
         task()
+
+
+def _redis_message(url: str):
+    """A message really delivered over a kombu Redis connection, and that connection."""
+    queue = Queue(f"slabuddy-ack-test-{uuid.uuid4().hex[:8]}")
+    connection = Connection(url)
+    channel = connection.channel()
+    bound = queue(channel)
+    bound.declare()
+    channel.basic_publish(channel.prepare_message("{}", content_type="application/json"), exchange="",
+                          routing_key=bound.name)
+    message = None
+    for _ in range(50):
+        message = bound.get(no_ack=False)
+        if message is not None:
+            break
+    return connection, bound, message
+
+
+def test_a_message_acked_after_its_connection_is_gone_is_left_to_the_broker(settings, caplog):
+    """A task still running on a thread when Redis went away finishes after the reconnect; its
+    ack over the torn-down connection raised AttributeError and stopped the worker."""
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.skip("acks over a lost connection: the Redis transport (PostgreSQL + Redis run)")
+    connection, bound, message = _redis_message(settings.CELERY_BROKER_URL)
+    assert message is not None
+    try:
+        # The state a worker's lost connection is left in once Celery has torn it down (seen in
+        # an outage run's log): the channel's transport without its client, the pool dropped.
+        message.channel.connection.client = None
+        message.channel._pool = None
+        with pytest.raises(AttributeError):  # what kombu does on its own
+            message.ack_log_error(project.logger, ())
+        with caplog.at_level("WARNING", logger="slabuddy.worker"):
+            assert project.settle_unless_connection_gone(message.ack_log_error, project.logger, ()) is None
+        assert "finished after its broker connection was lost" in caplog.text
+    finally:
+        with Connection(settings.CELERY_BROKER_URL) as live:
+            bound(live.channel()).delete()
+        connection.release()
+
+
+class _Transport:
+    def __init__(self, client):
+        self.client = client
+
+
+class _Message:
+    delivery_tag = "tag-1"
+
+    def __init__(self, client):
+        self.channel = type("Channel", (), {"connection": _Transport(client)})()
+        self.acked = 0
+
+    def ack_log_error(self, logger, errors):
+        if self.channel.connection.client is None:
+            raise AttributeError("'NoneType' object has no attribute 'hostname'")
+        self.acked += 1
+
+
+def test_an_ack_over_a_live_connection_goes_through_and_its_errors_are_not_hidden():
+    live = _Message(client=object())
+    project.settle_unless_connection_gone(live.ack_log_error, project.logger, ())
+    assert live.acked == 1
+
+    def broken(logger, errors):
+        raise AttributeError("a real bug")
+
+    broken.__self__ = live  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="a real bug"):
+        project.settle_unless_connection_gone(broken, project.logger, ())
+
+
+def test_the_worker_consumer_settles_every_message_through_the_guard():
+    calls = []
+
+    class Hub:
+        def call_soon(self, p):
+            calls.append(p)
+            return p
+
+    consumer = project.ReconnectingConsumer.__new__(project.ReconnectingConsumer)
+    consumer.hub = Hub()
+    gone = _Message(client=None)
+    consumer.call_soon_ack(gone.ack_log_error, project.logger, ())
+    assert calls and calls[0]() is None  # swallowed, not raised into the event loop
+    assert gone.acked == 0
