@@ -63,7 +63,10 @@ def test_a_hanging_post_holds_one_thread_while_other_levels_post(one_level, cele
     with FakeSlack(slow_posts=slow) as fake:
         settings.SLACK_API_BASE_URL = fake.base_url
         tier = one_level(1)
-        celery_worker_factory(layout=ESCALATION_WORKER, concurrency=2, SLACK_TIMEOUT_SECONDS="60")
+        # The hung call ends ambiguously (it may have landed): the retry waits the ambiguous wait
+        # first, shortened here from its 30 s default.
+        celery_worker_factory(layout=ESCALATION_WORKER, concurrency=2, SLACK_TIMEOUT_SECONDS="60",
+                              SLACK_AMBIGUOUS_WAIT_SECONDS="2")
         stuck = open_ticket(fake, tier, channel="CSLOW")
         ticket_arm(ticket=stuck)
         wait_for(lambda: slow.hanging == 1, timeout=30, message="the first post to hang")
