@@ -31,10 +31,15 @@ development database), and whether a page fell outside hours.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
+import re
+import threading
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 
 from django.db import connection, transaction
 from django.db.models import (
@@ -327,7 +332,6 @@ def _counts_grouped(tickets: QuerySet[Ticket], group: dict, *, now: datetime) ->
             closed_without_reply=Count("id", filter=unanswered & Q(first_cycle__closed_at__isnull=False)),
             still_open=Count("id", filter=unanswered & Q(first_cycle__closed_at__isnull=True)),
             breached=Count("id", filter=breached_by_join(now)),
-            on_business_clock=Count("id", filter=_answered_on_business_clock()),
             **(
                 {
                     "wall_p50": PercentileCont(Seconds(F("responded_at"), F("opened_at")), fraction=0.5),
@@ -396,13 +400,13 @@ def _business_seconds(answered: QuerySet[Ticket], group: dict) -> dict[str, list
     return found
 
 
-def _ttfr(tickets: QuerySet[Ticket], group: dict, *, any_business: bool = True) -> dict[str, dict]:
+def _ttfr(tickets: QuerySet[Ticket], group: dict) -> dict[str, dict]:
     """Time to first response p50/p90, on the wall and on the policy's clock, per week and for ``ALL``.
 
     On PostgreSQL the wall percentiles come with the counts, and a group without business-clock tickets
     needs nothing more (its policy clock IS the wall clock). Elsewhere the seconds are read here."""
     answered = tickets.filter(responded_at__isnull=False)
-    business = _business_seconds(answered, group) if any_business else {}
+    business = _business_seconds(answered, group)
     postgres = _postgres()
     if not business and postgres:
         return {}
@@ -469,50 +473,55 @@ def _counts_per_tier(
     return found
 
 
-def _lifecycle_counts(tiers: list[Tier], filters: ReportFilters) -> dict[str, dict[int, dict[str, dict]]]:
-    """Next-response cycles, applied snoozes and pauses, per tier and week."""
-    return {
-        "nexts": _counts_per_tier(
-            TicketCycle.objects.filter(kind=CycleKind.NEXT),
-            tiers,
-            filters,
-            cycles=Count("id"),
-            answered=Count("id", filter=answered_with_target_q(breach_at="breach_at")),
-            met=Count("id", filter=on_time_q(breach_at="breach_at")),
-        ),
-        "snoozes": _counts_per_tier(
-            SnoozeRequest.objects.filter(applied=True), tiers, filters, n=Count("id")
-        ),
-        "pauses": _counts_per_tier(TicketPause.objects.all(), tiers, filters, n=Count("id")),
-    }
+def _nexts(tiers: list[Tier], filters: ReportFilters) -> dict[int, dict[str, dict]]:
+    """Next-response cycles, those answered with a target and those met, per tier and week."""
+    return _counts_per_tier(
+        TicketCycle.objects.filter(kind=CycleKind.NEXT),
+        tiers,
+        filters,
+        cycles=Count("id"),
+        answered=Count("id", filter=answered_with_target_q(breach_at="breach_at")),
+        met=Count("id", filter=on_time_q(breach_at="breach_at")),
+    )
+
+
+def _snoozes(tiers: list[Tier], filters: ReportFilters) -> dict[int, dict[str, dict]]:
+    return _counts_per_tier(SnoozeRequest.objects.filter(applied=True), tiers, filters, n=Count("id"))
+
+
+def _pauses(tiers: list[Tier], filters: ReportFilters) -> dict[int, dict[str, dict]]:
+    return _counts_per_tier(TicketPause.objects.all(), tiers, filters, n=Count("id"))
+
+
+def _range_percentiles(tier: Tier, filters: ReportFilters) -> dict[str, float | None]:
+    """Wall time to first response p50/p90 over the tier's whole range (PostgreSQL: the weekly ones
+    come with the counts; elsewhere ``_ttfr`` computes both)."""
+    if not _postgres():
+        return {}
+    waited = Seconds(F("responded_at"), F("opened_at"))
+    return tier_tickets(tier, filters).aggregate(
+        wall_p50=PercentileCont(waited, fraction=0.5), wall_p90=PercentileCont(waited, fraction=0.9)
+    )
 
 
 ALL = "all"
 _SUMMED = ("opened", "answered", "met", "closed_without_reply", "still_open", "breached")
 
 
-def _tier_figures(
-    tier: Tier, filters: ReportFilters, *, weekly: dict[str, dict], levels: list[dict], lifecycle: dict
-) -> tuple[dict | None, list[dict], dict[str, int]]:
-    """The tier's row for the whole range and its rows per week. Each figure is one grouped query
-    per week; the range's counts are their sums (only percentiles need the range's own query)."""
-    tickets = tier_tickets(tier, filters)
-    counts = {k: c for k, c in weekly.items() if c["opened"]}
+def _tier_figures(tier: Tier, *, results: dict) -> tuple[dict | None, list[dict], dict[str, int]]:
+    """The tier's row for the whole range and its rows per week, from the sections' results
+    (``_report_sections``). Each figure is one grouped query per week; the range's counts are their
+    sums (only percentiles need the range's own query)."""
+    counts = {k: c for k, c in results["weekly"].get(tier.pk, {}).items() if c["opened"]}
     if not counts:
         return None, [], {}  # a tier without tickets in the range has no rows
     counts[ALL] = {name: sum(c[name] for c in counts.values()) for name in (*_SUMMED, *_BUCKETS)}
-    if _postgres():
-        waited = Seconds(F("responded_at"), F("opened_at"))
-        counts[ALL].update(
-            tickets.aggregate(
-                wall_p50=PercentileCont(waited, fraction=0.5), wall_p90=PercentileCont(waited, fraction=0.9)
-            )
-        )
-    any_business = any(c.get("on_business_clock") for c in counts.values())
-    ttfr = _ttfr(tickets, {"week": _week_epoch(tier)}, any_business=any_business)  # weeks read cheaply
-    nexts = dict(lifecycle["nexts"].get(tier.pk, {}))
-    snoozes = dict(lifecycle["snoozes"].get(tier.pk, {}))
-    pauses = dict(lifecycle["pauses"].get(tier.pk, {}))
+    counts[ALL].update(results["range", tier.pk])
+    ttfr = results["ttfr", tier.pk]
+    levels = results["levels"].get(tier.pk, [])
+    nexts = dict(results["nexts"].get(tier.pk, {}))
+    snoozes = dict(results["snoozes"].get(tier.pk, {}))
+    pauses = dict(results["pauses"].get(tier.pk, {}))
     fired: dict[str, dict[str, int]] = defaultdict(lambda: {"fired": 0, "failed": 0})
     for row in levels:  # this tier's rows of _tier_levels
         for key in (row["week"], ALL):
@@ -707,33 +716,132 @@ def _pages(tiers: list[Tier], filters: ReportFilters) -> dict[int, dict[tuple[st
 
 # --- the report ----------------------------------------------------------------------------------
 
+# Connections that run the report's sections at once on PostgreSQL: the caller's and one more. The
+# sections are independent grouped queries (weekly counts, levels, mentions ~0.4-0.6 s each over
+# 100,000 tickets); on the 2-core host two streams halve the wait, a third only adds contention.
+REPORT_CONNECTIONS = 2
+_SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f-]+")
 
-def _report_tier(
-    report: Report,
-    tier: Tier,
-    filters: ReportFilters,
-    *,
-    weekly: dict[str, dict],
-    levels: list[dict],
-    lifecycle: dict,
-    tier_pages: dict,
-    pages: dict,
-) -> None:
-    total, weeks, buckets = _tier_figures(tier, filters, weekly=weekly, levels=levels, lifecycle=lifecycle)
+
+def _report_settings() -> None:
+    """This transaction's settings for the report's queries (each connection that runs sections)."""
+    with connection.cursor() as cursor:
+        # Grouping 100,000s of rows: let sorts and hashes stay in memory for this report only.
+        # No JIT: unnesting the mentions is estimated at 100 rows per level, which sets off JIT
+        # compilation that costs more (seconds, measured with EXPLAIN ANALYZE) than the query.
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute("SET LOCAL jit = off")
+
+
+def _report_sections(tiers: list[Tier], filters: ReportFilters, *, now: datetime) -> dict[object, Callable]:
+    """Every query of the report, as independent sections (each returns its rows grouped for
+    ``_tier_figures``), costliest first so that concurrent connections finish together."""
+    sections: dict[object, Callable] = {
+        "weekly": partial(_ticket_counts, tiers, filters, now=now),
+        "levels": partial(_levels, tiers, filters),
+        "mentions": partial(_pages, tiers, filters),
+    }
+    for tier in tiers:  # business-clock times read and indexed in Python: the costliest per tier
+        sections["ttfr", tier.pk] = partial(_ttfr, tier_tickets(tier, filters), {"week": _week_epoch(tier)})
+    for tier in tiers:
+        sections["range", tier.pk] = partial(_range_percentiles, tier, filters)
+        sections["heatmap", tier.pk] = partial(_tier_heatmap, tier, filters)
+    sections["nexts"] = partial(_nexts, tiers, filters)
+    sections["snoozes"] = partial(_snoozes, tiers, filters)
+    sections["pauses"] = partial(_pauses, tiers, filters)
+    return sections
+
+
+def _sections_run(sections: dict[object, Callable], *, concurrent: bool) -> dict:
+    """Each section's result. One after another on this connection; or (``concurrent``: PostgreSQL,
+    this transaction REPEATABLE READ and begun by ``report_build``) on ``REPORT_CONNECTIONS``
+    connections that all read this transaction's snapshot, as parallel ``pg_dump`` does, so that the
+    figures are those of one moment whichever connection counted them. A section's exception is
+    raised here as it was raised; the other connections stop after their current section."""
+    work = _SectionQueue(sections)
+    if not concurrent:
+        _sections_take(work)
+        return work.results
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_export_snapshot()")
+        (snapshot,) = cursor.fetchone()
+    if not _SNAPSHOT_ID.fullmatch(snapshot):  # PostgreSQL's id (hex and dashes): the helpers inline it
+        raise ValueError(f"unexpected snapshot id {snapshot!r}")
+    # The caller's execute wrappers (instrumentation, such as the benchmark's timing) see every query.
+    wrappers = list(connection.execute_wrappers)
+    helpers = REPORT_CONNECTIONS - 1
+    with ThreadPoolExecutor(max_workers=helpers, thread_name_prefix="report-section") as pool:
+        futures = [pool.submit(_sections_helper, work, snapshot, wrappers) for _ in range(helpers)]
+        _sections_take(work)  # if a section raises here, leaving the pool still waits for the helpers
+        for future in futures:
+            future.result()  # raises what a section raised in a helper
+    return work.results
+
+
+class _SectionQueue:
+    """Sections not yet taken, the results of those done, and whether one failed (then no more are
+    taken)."""
+
+    def __init__(self, sections: dict[object, Callable]):
+        self.pending = deque(sections.items())
+        self.results: dict = {}
+        self.failed = threading.Event()
+
+
+def _sections_take(work: _SectionQueue) -> None:
+    """Run sections on this thread's connection until none is left or one failed."""
+    while not work.failed.is_set():
+        try:
+            name, run = work.pending.popleft()  # deque: atomic between threads
+        except IndexError:
+            return
+        try:
+            work.results[name] = run()
+        except BaseException:
+            work.failed.set()
+            raise
+
+
+def _sections_helper(work: _SectionQueue, snapshot: str, wrappers: list[Callable]) -> None:
+    """A helper thread: its own connection, in a transaction on the coordinator's snapshot; the
+    connection is closed however the sections end (a thread's connection outlives the thread)."""
+    try:
+        with ExitStack() as stack:
+            for wrapper in wrappers:
+                stack.enter_context(connection.execute_wrapper(wrapper))
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                _report_settings()
+                _sections_take(work)
+    except BaseException:
+        work.failed.set()  # a connection that cannot begin stops the others too
+        raise
+    finally:
+        connection.close()
+
+
+def _report_tier(report: Report, tier: Tier, *, results: dict, pages: dict) -> None:
+    total, weeks, buckets = _tier_figures(tier, results=results)
     if total is None:
         return
     report.totals.append(total)
     report.weeks += weeks
-    report.levels += levels
-    report.heatmap += _tier_heatmap(tier, filters)
+    report.levels += results["levels"].get(tier.pk, [])
+    report.heatmap += results["heatmap", tier.pk]
     report.ttfr_distribution += _tier_ttfr_distribution(tier, buckets)
-    for who, (n, outside) in tier_pages.items():
+    for who, (n, outside) in results["mentions"].get(tier.pk, {}).items():
         pages[who][0] += n
         pages[who][1] += outside
 
 
 def report_build(*, filters: ReportFilters, now: datetime | None = None) -> Report:
-    """Every figure of the report (all sections), for the page, the CSVs, the command and the digest."""
+    """Every figure of the report (all sections), for the page, the CSVs, the command and the digest.
+
+    On PostgreSQL, outside a transaction, the sections run on ``REPORT_CONNECTIONS`` connections at
+    once over one snapshot; inside the caller's transaction (whose rows other connections cannot see:
+    tests, say) and on SQLite, one after another: the same queries either way."""
     now = now or datetime.now(UTC)
     report = Report(
         filters={
@@ -746,30 +854,22 @@ def report_build(*, filters: ReportFilters, now: datetime | None = None) -> Repo
         generated_at=now.isoformat(),
     )
     pages: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    concurrent = (
+        _postgres()
+        and REPORT_CONNECTIONS > 1
+        and not connection.in_atomic_block
+        and connection.get_autocommit()
+    )
     with transaction.atomic():
-        if _postgres():
-            # Grouping 100,000s of rows: let sorts and hashes stay in memory for this report only.
-            # No JIT: unnesting the mentions is estimated at 100 rows per level, which sets off JIT
-            # compilation that costs more (seconds, measured with EXPLAIN ANALYZE) than the query.
+        if concurrent:  # before any query: the snapshot the helpers import is this transaction's
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL work_mem = '64MB'")
-                cursor.execute("SET LOCAL jit = off")
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        if _postgres():
+            _report_settings()
         tiers = report_tiers(filters)
-        weekly = _ticket_counts(tiers, filters, now=now)
-        levels = _levels(tiers, filters)
-        mentions = _pages(tiers, filters)
-        lifecycle = _lifecycle_counts(tiers, filters)
+        results = _sections_run(_report_sections(tiers, filters, now=now), concurrent=concurrent)
         for tier in tiers:
-            _report_tier(
-                report,
-                tier,
-                filters,
-                weekly=weekly.get(tier.pk, {}),
-                levels=levels.get(tier.pk, []),
-                lifecycle=lifecycle,
-                tier_pages=mentions.get(tier.pk, {}),
-                pages=pages,
-            )
+            _report_tier(report, tier, results=results, pages=pages)
     report.engineers = [
         {"engineer": name, "slack_user_id": slack_id, "pages": n, "outside_business_hours": outside}
         for (slack_id, name), (n, outside) in sorted(
