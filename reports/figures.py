@@ -63,7 +63,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, TruncWeek
+from django.db.models.functions import Coalesce, TruncWeek
 
 from escalation.breach import answered_with_target_q, breached_q, on_time_q, passed_before_q
 from escalation.clock import BusinessClock, ClockKind, open_at
@@ -199,6 +199,34 @@ class WeekInZone(Func):
         return sql, (*params, conn.timezone_name)
 
 
+class PartInZone(Func):
+    """A part of a moment (``isodow``: ISO weekday 1-7, or ``hour``) in a time zone read from a column
+    (each row its tier's): ``ExtractIsoWeekDay`` / ``ExtractHour`` for rows of several tiers."""
+
+    output_field = IntegerField()
+    _SQLITE = {"isodow": "iso_week_day", "hour": "hour"}  # Django's names behind Extract on SQLite
+
+    def __init__(self, part: str, moment, zone, **extra):
+        if part not in self._SQLITE:
+            raise ValueError(part)
+        self.part = part
+        super().__init__(moment, zone, **extra)
+
+    def as_sql(self, compiler, conn, **extra):  # pragma: no cover - vendor dispatch below
+        raise NotImplementedError(conn.vendor)
+
+    def as_postgresql(self, compiler, conn, **extra):
+        # date_part: the float form of EXTRACT (numeric since PostgreSQL 14, slower per row); both
+        # parts are whole numbers, so the same integers
+        template = f"date_part('{self.part}', %(expressions)s)::integer"
+        return Func.as_sql(self, compiler, conn, template=template, arg_joiner=" AT TIME ZONE ")
+
+    def as_sqlite(self, compiler, conn, **extra):  # Django's own function behind Extract on SQLite
+        template = f"django_datetime_extract('{self._SQLITE[self.part]}', %(expressions)s, %%s)"
+        sql, params = Func.as_sql(self, compiler, conn, template=template, arg_joiner=", ")
+        return sql, (*params, conn.timezone_name)
+
+
 class PercentileCont(Aggregate):
     """PostgreSQL's interpolated percentile of an expression over the group (NULLs ignored)."""
 
@@ -322,7 +350,7 @@ def _counts_grouped(tickets: QuerySet[Ticket], group: dict, *, now: datetime) ->
     unanswered = Q(responded_at__isnull=True) & has_sla
     rows = (
         _first_cycle(tickets)
-        .annotate(waited=Seconds(F("responded_at"), F("opened_at")), **group)
+        .annotate(waited=_waited(), **group)
         .values(*group)
         .annotate(
             **_ttfr_bucket_counts(),
@@ -350,15 +378,27 @@ def _answered_on_business_clock() -> Q:
     return Q(responded_at__isnull=False, sla__clock=ClockKind.BUSINESS, sla__hours__isnull=False)
 
 
+def _waited():
+    """Time to first response, for the TTFR buckets. On PostgreSQL an interval, compared with
+    intervals: the same comparisons as on its seconds (exact, to the microsecond), without the
+    numeric ``EXTRACT(EPOCH ...)`` of every bound of every bucket of 100,000 rows (a third of the
+    weekly counts query, measured with EXPLAIN ANALYZE). On SQLite its seconds (``Seconds``)."""
+    if _postgres():
+        return ExpressionWrapper(F("responded_at") - F("opened_at"), output_field=DurationField())
+    return Seconds(F("responded_at"), F("opened_at"))
+
+
 def _ttfr_bucket_counts() -> dict[str, Count]:
-    """Answered tickets per bucket of time to first response (``TTFR_BUCKETS``), over ``waited``."""
+    """Answered tickets per bucket of time to first response (``TTFR_BUCKETS``), over ``waited``
+    (``_waited``)."""
+    bound = (lambda seconds: timedelta(seconds=seconds)) if _postgres() else (lambda seconds: seconds)
     bounds = (0, *TTFR_BUCKETS, None)
     aggregates = {}
     for i in range(len(bounds) - 1):
         low, high = bounds[i], bounds[i + 1]
-        condition = Q(waited__gte=low) if i else Q(waited__isnull=False)
+        condition = Q(waited__gte=bound(low)) if i else Q(waited__isnull=False)
         if high is not None:
-            condition &= Q(waited__lt=high)
+            condition &= Q(waited__lt=bound(high))
         aggregates[f"b{i}"] = Count("id", filter=condition)
     return aggregates
 
@@ -366,15 +406,31 @@ def _ttfr_bucket_counts() -> dict[str, Count]:
 _BUCKETS = tuple(f"b{i}" for i in range(len(TTFR_BUCKETS) + 1))
 
 
-def _business_seconds(answered: QuerySet[Ticket], group: dict) -> dict[str, list[float]]:
+def _armed_business_hours(tiers: list[Tier], filters: ReportFilters) -> dict[int, list]:
+    """Per tier, the distinct hours its answered business-clock tickets were armed with: one query for
+    every tier (a tier without such tickets needs no business reads)."""
+    if not tiers:
+        return {}
+    scope = Q()
+    for tier in tiers:
+        scope |= tier_scope(tier, filters)
+    found: dict[int, list] = defaultdict(list)
+    business = Ticket.objects.filter(scope).filter(_answered_on_business_clock())
+    for tier_pk, hours in business.values_list("channel__tier", "sla__hours").distinct().order_by():
+        found[tier_pk].append(hours)
+    return found
+
+
+def _business_seconds(answered: QuerySet[Ticket], group: dict, armed: list) -> dict[str, list[float]]:
     """Open seconds from opening to first response of the business-clock tickets, per group key.
 
-    Tickets armed with the same hours share one clock (``ticket_armed_clock``) and one index of its
-    open stretches over the span they need; the JSON of the hours is read once per distinct value,
-    and the moments are read as epoch seconds (no datetime per row)."""
+    Tickets armed with the same hours (``armed``: each distinct value, ``_armed_business_hours``) share
+    one clock (``ticket_armed_clock``) and one index of its open stretches over the span they need;
+    the JSON of the hours is read once per distinct value, and the moments are read as epoch seconds
+    (no datetime per row)."""
     business = answered.filter(_answered_on_business_clock())
     found: dict[str, list[float]] = defaultdict(list)
-    for hours in business.values_list("sla__hours", flat=True).distinct().order_by():
+    for hours in armed:
         clock = ticket_armed_clock(TicketSla(clock=ClockKind.BUSINESS, hours=hours))
         rows = list(
             business.filter(sla__hours=hours)
@@ -400,13 +456,23 @@ def _business_seconds(answered: QuerySet[Ticket], group: dict) -> dict[str, list
     return found
 
 
-def _ttfr(tickets: QuerySet[Ticket], group: dict) -> dict[str, dict]:
+def _ttfr_per_tier(tiers: list[Tier], filters: ReportFilters) -> dict[int, dict[str, dict]]:
+    """``_ttfr`` of each tier (the weeks read as epoch floats: cheaply)."""
+    armed = _armed_business_hours(tiers, filters)
+    return {
+        tier.pk: _ttfr(tier_tickets(tier, filters), {"week": _week_epoch(tier)}, armed.get(tier.pk, []))
+        for tier in tiers
+    }
+
+
+def _ttfr(tickets: QuerySet[Ticket], group: dict, armed: list) -> dict[str, dict]:
     """Time to first response p50/p90, on the wall and on the policy's clock, per week and for ``ALL``.
 
     On PostgreSQL the wall percentiles come with the counts, and a group without business-clock tickets
-    needs nothing more (its policy clock IS the wall clock). Elsewhere the seconds are read here."""
+    (``armed``: their distinct hours) needs nothing more (its policy clock IS the wall clock).
+    Elsewhere the seconds are read here."""
     answered = tickets.filter(responded_at__isnull=False)
-    business = _business_seconds(answered, group)
+    business = _business_seconds(answered, group, armed) if armed else {}
     postgres = _postgres()
     if not business and postgres:
         return {}
@@ -493,15 +559,24 @@ def _pauses(tiers: list[Tier], filters: ReportFilters) -> dict[int, dict[str, di
     return _counts_per_tier(TicketPause.objects.all(), tiers, filters, n=Count("id"))
 
 
-def _range_percentiles(tier: Tier, filters: ReportFilters) -> dict[str, float | None]:
-    """Wall time to first response p50/p90 over the tier's whole range (PostgreSQL: the weekly ones
-    come with the counts; elsewhere ``_ttfr`` computes both)."""
-    if not _postgres():
+def _range_percentiles(tiers: list[Tier], filters: ReportFilters) -> dict[int, dict[str, float | None]]:
+    """Per tier, wall time to first response p50/p90 over its whole range: one query for every tier
+    (PostgreSQL: the weekly ones come with the counts; elsewhere ``_ttfr`` computes both)."""
+    if not tiers or not _postgres():
         return {}
+    scope = Q()
+    for tier in tiers:
+        scope |= tier_scope(tier, filters)
     waited = Seconds(F("responded_at"), F("opened_at"))
-    return tier_tickets(tier, filters).aggregate(
-        wall_p50=PercentileCont(waited, fraction=0.5), wall_p90=PercentileCont(waited, fraction=0.9)
+    rows = (
+        Ticket.objects.filter(scope)
+        .values(tier=F("channel__tier"))
+        .annotate(
+            wall_p50=PercentileCont(waited, fraction=0.5), wall_p90=PercentileCont(waited, fraction=0.9)
+        )
+        .order_by()
     )
+    return {row.pop("tier"): row for row in rows}
 
 
 ALL = "all"
@@ -516,8 +591,8 @@ def _tier_figures(tier: Tier, *, results: dict) -> tuple[dict | None, list[dict]
     if not counts:
         return None, [], {}  # a tier without tickets in the range has no rows
     counts[ALL] = {name: sum(c[name] for c in counts.values()) for name in (*_SUMMED, *_BUCKETS)}
-    counts[ALL].update(results["range", tier.pk])
-    ttfr = results["ttfr", tier.pk]
+    counts[ALL].update(results["range"].get(tier.pk, {}))
+    ttfr = results["ttfr"].get(tier.pk, {})
     levels = results["levels"].get(tier.pk, [])
     nexts = dict(results["nexts"].get(tier.pk, {}))
     snoozes = dict(results["snoozes"].get(tier.pk, {}))
@@ -617,21 +692,37 @@ def _levels(tiers: list[Tier], filters: ReportFilters) -> dict[int, list[dict]]:
     return {pk: sorted(rows, key=lambda r: (r["week"], r["level"])) for pk, rows in found.items()}
 
 
-def _tier_heatmap(tier: Tier, filters: ReportFilters) -> list[dict]:
-    zone = tier.zone
+def _heatmap(tiers: list[Tier], filters: ReportFilters) -> dict[int, list[dict]]:
+    """Tickets opened per tier, weekday and hour (in the tier's zone): one query for every tier."""
+    if not tiers:
+        return {}
+    scope = Q()
+    for tier in tiers:
+        scope |= tier_scope(tier, filters)
+    zone = _tier_zone(tiers, "channel__tier")
     rows = (
-        tier_tickets(tier, filters)
+        Ticket.objects.filter(scope)
         .annotate(
-            weekday=ExtractIsoWeekDay("opened_at", tzinfo=zone), hour=ExtractHour("opened_at", tzinfo=zone)
+            tier=F("channel__tier"),
+            weekday=PartInZone("isodow", "opened_at", zone),
+            hour=PartInZone("hour", "opened_at", zone),
         )
-        .values("weekday", "hour")
+        .values("tier", "weekday", "hour")
         .annotate(n=Count("id"))
         .order_by()  # sorted here (as the levels): lets PostgreSQL group by hashing
     )
-    return [
-        {"tier": tier.name, "weekday": WEEKDAYS[r["weekday"] - 1], "hour": r["hour"], "tickets": r["n"]}
-        for r in sorted(rows, key=lambda r: (r["weekday"], r["hour"]))
-    ]
+    names = {tier.pk: tier.name for tier in tiers}
+    found: dict[int, list[dict]] = defaultdict(list)
+    for r in sorted(rows, key=lambda r: (r["weekday"], r["hour"])):
+        found[r["tier"]].append(
+            {
+                "tier": names[r["tier"]],
+                "weekday": WEEKDAYS[r["weekday"] - 1],
+                "hour": r["hour"],
+                "tickets": r["n"],
+            }
+        )
+    return found
 
 
 def ttfr_bucket_labels() -> list[str]:
@@ -733,26 +824,29 @@ def _report_settings() -> None:
         cursor.execute("SET LOCAL jit = off")
 
 
-def _report_sections(tiers: list[Tier], filters: ReportFilters, *, now: datetime) -> dict[object, Callable]:
-    """Every query of the report, as independent sections (each returns its rows grouped for
-    ``_tier_figures``), costliest first so that concurrent connections finish together."""
-    sections: dict[object, Callable] = {
+def _report_sections(tiers: list[Tier], filters: ReportFilters, *, now: datetime) -> dict[str, Callable]:
+    """Every query of the report, as independent sections (each for every tier at once, its rows
+    grouped per tier for ``_tier_figures``), costliest first so that concurrent connections finish
+    together."""
+    sections: dict[str, Callable] = {
         "weekly": partial(_ticket_counts, tiers, filters, now=now),
         "levels": partial(_levels, tiers, filters),
         "mentions": partial(_pages, tiers, filters),
     }
-    for tier in tiers:  # business-clock times read and indexed in Python: the costliest per tier
-        sections["ttfr", tier.pk] = partial(_ttfr, tier_tickets(tier, filters), {"week": _week_epoch(tier)})
-    for tier in tiers:
-        sections["range", tier.pk] = partial(_range_percentiles, tier, filters)
-        sections["heatmap", tier.pk] = partial(_tier_heatmap, tier, filters)
-    sections["nexts"] = partial(_nexts, tiers, filters)
-    sections["snoozes"] = partial(_snoozes, tiers, filters)
-    sections["pauses"] = partial(_pauses, tiers, filters)
+    sections.update(
+        {
+            "ttfr": partial(_ttfr_per_tier, tiers, filters),  # business-clock times indexed in Python
+            "heatmap": partial(_heatmap, tiers, filters),
+            "range": partial(_range_percentiles, tiers, filters),
+            "nexts": partial(_nexts, tiers, filters),
+            "snoozes": partial(_snoozes, tiers, filters),
+            "pauses": partial(_pauses, tiers, filters),
+        }
+    )
     return sections
 
 
-def _sections_run(sections: dict[object, Callable], *, concurrent: bool) -> dict:
+def _sections_run(sections: dict[str, Callable], *, concurrent: bool) -> dict:
     """Each section's result. One after another on this connection; or (``concurrent``: PostgreSQL,
     this transaction REPEATABLE READ and begun by ``report_build``) on ``REPORT_CONNECTIONS``
     connections that all read this transaction's snapshot, as parallel ``pg_dump`` does, so that the
@@ -782,7 +876,7 @@ class _SectionQueue:
     """Sections not yet taken, the results of those done, and whether one failed (then no more are
     taken)."""
 
-    def __init__(self, sections: dict[object, Callable]):
+    def __init__(self, sections: dict[str, Callable]):
         self.pending = deque(sections.items())
         self.results: dict = {}
         self.failed = threading.Event()
@@ -829,7 +923,7 @@ def _report_tier(report: Report, tier: Tier, *, results: dict, pages: dict) -> N
     report.totals.append(total)
     report.weeks += weeks
     report.levels += results["levels"].get(tier.pk, [])
-    report.heatmap += results["heatmap", tier.pk]
+    report.heatmap += results["heatmap"].get(tier.pk, [])
     report.ttfr_distribution += _tier_ttfr_distribution(tier, buckets)
     for who, (n, outside) in results["mentions"].get(tier.pk, {}).items():
         pages[who][0] += n
