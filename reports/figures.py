@@ -656,6 +656,18 @@ def _tier_zone(tiers: list[Tier], tier_field: str) -> Case:
     return Case(*whens, output_field=CharField())
 
 
+# Levels per tier, week and level: the week is computed in the tickets' subquery, once per ticket,
+# not once per level row (400,000 time zone conversions instead of 100,000: about a third of the
+# query, measured with EXPLAIN ANALYZE). ``OFFSET 0`` keeps PostgreSQL from pulling the subquery up
+# into the join (and the expression with it); SQLite does not pull it up.
+_LEVELS_SQL = (
+    "SELECT tk.tier, tk.week, esc.level, COUNT(CASE WHEN esc.state = %s THEN 1 END), "
+    "COUNT(CASE WHEN esc.state = %s THEN 1 END) FROM {levels} esc "
+    "JOIN ({tickets}{fence}) tk ON tk.id = esc.ticket_id GROUP BY 1, 2, 3"
+)
+_FENCE = {"postgresql": " OFFSET 0", "sqlite": ""}
+
+
 def _levels(tiers: list[Tier], filters: ReportFilters) -> dict[int, list[dict]]:
     """Levels fired and failed per tier, week and level: one query for every tier (the levels table
     is read once, not once per tier), each row's week in its own tier's zone."""
@@ -663,30 +675,34 @@ def _levels(tiers: list[Tier], filters: ReportFilters) -> dict[int, list[dict]]:
         return {}
     scope = Q()
     for tier in tiers:
-        scope |= tier_scope(tier, filters, prefix="ticket__")
-    rows = (
-        Escalation.objects.filter(scope)
-        .annotate(
-            tier=F("ticket__channel__tier"),
-            week=WeekInZone("ticket__opened_at", _tier_zone(tiers, "ticket__channel__tier")),
-        )
-        .values("tier", "week", "level")
-        .annotate(
-            fired=Count("id", filter=Q(state=EscalationState.FIRED)),
-            failed=Count("id", filter=Q(state=EscalationState.FAILED)),
-        )
-        .order_by()  # sorted here: an ORDER BY makes PostgreSQL sort the 100,000s of rows to group them
+        scope |= tier_scope(tier, filters)
+    tickets_sql, params = (
+        Ticket.objects.filter(scope)
+        .annotate(tier=F("channel__tier"), week=WeekInZone("opened_at", _tier_zone(tiers, "channel__tier")))
+        .values("id", "tier", "week")
+        .order_by()
+    ).query.sql_with_params()
+    sql = _LEVELS_SQL.format(
+        levels=connection.ops.quote_name(Escalation._meta.db_table),
+        tickets=tickets_sql,
+        fence=_FENCE[connection.vendor],
     )
+    with connection.cursor() as cursor:
+        # no ORDER BY: sorted here (an ORDER BY makes PostgreSQL sort the 100,000s of rows to group them)
+        cursor.execute(sql, (EscalationState.FIRED, EscalationState.FAILED, *params))
+        rows = cursor.fetchall()
     names = {tier.pk: tier.name for tier in tiers}
     found: dict[int, list[dict]] = defaultdict(list)
-    for r in rows:
-        found[r["tier"]].append(
+    for tier_pk, week, level, fired, failed in rows:
+        if isinstance(week, str):  # SQLite: the text of Django's own truncation
+            week = datetime.fromisoformat(week)
+        found[tier_pk].append(
             {
-                "tier": names[r["tier"]],
-                "week": _week_key(r["week"]),
-                "level": r["level"],
-                "fired": r["fired"],
-                "failed": r["failed"],
+                "tier": names[tier_pk],
+                "week": _week_key(week),
+                "level": level,
+                "fired": fired,
+                "failed": failed,
             }
         )
     return {pk: sorted(rows, key=lambda r: (r["week"], r["level"])) for pk, rows in found.items()}
