@@ -30,6 +30,7 @@ development database), and whether a page fell outside hours.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
@@ -41,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import (
     Aggregate,
     BooleanField,
@@ -74,6 +75,8 @@ from reports.open_time import OpenTimeIndex
 from tickets.hours import OpenHours
 from tickets.models import Ticket, Tier
 from tickets.tier_hours import tier_open_hours
+
+logger = logging.getLogger(__name__)
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # Time to first response buckets (upper bounds, seconds) for its distribution chart.
@@ -914,21 +917,36 @@ def _sections_take(work: _SectionQueue) -> None:
             raise
 
 
+class _NoHelper(Exception):
+    """The helper's connection could not be opened or begun on the snapshot."""
+
+
 def _sections_helper(work: _SectionQueue, snapshot: str, wrappers: list[Callable]) -> None:
     """A helper thread: its own connection, in a transaction on the coordinator's snapshot; the
-    connection is closed however the sections end (a thread's connection outlives the thread)."""
+    connection is closed however the sections end (a thread's connection outlives the thread). If
+    the connection cannot be opened or begun (``max_connections`` reached, say), the caller runs
+    every section itself: a report is not refused for want of its second connection."""
     try:
         with ExitStack() as stack:
             for wrapper in wrappers:
                 stack.enter_context(connection.execute_wrapper(wrapper))
+            try:
+                connection.ensure_connection()
+            except DatabaseError as exc:
+                raise _NoHelper from exc
             with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                    cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-                _report_settings()
+                try:
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                        cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                    _report_settings()
+                except DatabaseError as exc:
+                    raise _NoHelper from exc
                 _sections_take(work)
+    except _NoHelper as exc:
+        logger.warning("sla report: sections on one connection, the second failed: %s", exc.__cause__)
     except BaseException:
-        work.failed.set()  # a connection that cannot begin stops the others too
+        work.failed.set()
         raise
     finally:
         connection.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 from escalation.models import Escalation
 from reports import figures
@@ -39,8 +39,9 @@ class Recorder:
     took the first): on a month of tickets the caller alone would otherwise finish every section
     before a helper has connected."""
 
-    def __init__(self, before=None):
+    def __init__(self, before=None, *, wait_for_helper=True):
         self.caller = threading.get_ident()
+        self.wait_for_helper = wait_for_helper
         self.threads: set[int] = set()
         self.helpers: list = []  # each helper thread's DatabaseWrapper
         self.before = before
@@ -60,7 +61,7 @@ class Recorder:
             self.before(sql, on_helper)
         if "pg_export_snapshot" in sql:
             self.exported = True
-        elif self.exported and not on_helper and not self.helper_runs.is_set():
+        elif self.wait_for_helper and self.exported and not on_helper and not self.helper_runs.is_set():
             assert self.helper_runs.wait(timeout=60), "no helper ran a section"
         return execute(sql, params, many, context)
 
@@ -142,3 +143,20 @@ def test_a_failing_section_raises_its_exception_and_the_helpers_connections_are_
     assert recorder.helpers and all(helper.connection is None for helper in recorder.helpers)
     assert not connection.in_atomic_block  # the report's transaction was rolled back and left
     assert report_build(filters=FILTERS, now=NOW).totals  # and the next report runs
+
+
+def test_without_a_second_connection_the_caller_runs_every_section(caplog):
+    month_build()
+    with transaction.atomic():
+        sequential = report_build(filters=FILTERS, now=NOW).as_dict()
+
+    def refuse(sql, on_helper):  # as when max_connections is reached or the snapshot is gone
+        if on_helper:
+            raise OperationalError("too many clients already")
+
+    recorder = Recorder(before=refuse, wait_for_helper=False)
+    alone = recorder.built()
+
+    assert alone == sequential
+    assert recorder.helpers and all(helper.connection is None for helper in recorder.helpers)
+    assert "the second failed: too many clients already" in caplog.text
