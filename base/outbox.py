@@ -133,8 +133,8 @@ def _insert_unless_recorded(message: OutboxMessage) -> bool:
     """Insert ``message`` unless its key is recorded already; True if this inserted it (its id
     set). One statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING id``), where get_or_create
     takes four inside a transaction (read, savepoint, insert, release), the engine recording in its
-    claim's. Through the queryset's ``_insert``, as ``Model.save`` and ``bulk_create`` do: neither
-    returns the id of a row inserted unless it conflicts."""
+    claim's. Through the queryset's ``_insert`` (what ``Model.save`` and ``bulk_create`` use):
+    ``bulk_create(ignore_conflicts=True)`` does not ask for the new row's id."""
     opts = OutboxMessage._meta
     fields = [f for f in opts.local_concrete_fields if not f.generated and f is not opts.pk]
     returned = OutboxMessage.objects._insert([message], fields=fields, returning_fields=[opts.pk],
