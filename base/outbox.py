@@ -4,7 +4,8 @@
    transaction if it has one). A key seen before keeps its row.
 2. ``outbox_send`` (never inside a transaction) takes the row with a
    conditional update and a short lease, so two senders of one key cannot
-   both post.
+   both post. A row that certainly never reached Slack, unchanged since it
+   was read, is leased and marked "sending" in that one update.
 3. If an earlier attempt may have reached Slack (it timed out, got a 5xx, or
    its process died mid-call), it waits until that attempt can no longer land
    (``not_before``: ``SLACK_AMBIGUOUS_WAIT_SECONDS`` after the failure was
@@ -33,6 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import F, Q
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from base.models import OutboxMessage, OutboxPurpose, OutboxStatus
@@ -110,17 +112,38 @@ def outbox_record(
     keeps what it has, so what we record is what Slack shows.
     """
     content = {"text": text, "blocks": blocks or [], "context": context or {}}
-    message, created = OutboxMessage.objects.get_or_create(
-        key=key,
-        defaults={"purpose": purpose, "channel": channel, "thread_ts": thread_ts,
-                  "payload": payload or {}, **content},
-    )
-    if not created and _certainly_unsent(message):
+    message = OutboxMessage(key=key, purpose=purpose, channel=channel, thread_ts=thread_ts,
+                            payload=payload or {}, **content)
+    if _insert_unless_recorded(message):
+        return message
+    message = OutboxMessage.objects.get(key=key)
+    fresh = (message.text, message.blocks, message.context) != (text, blocks or [], context or {})
+    if fresh and _certainly_unsent(message):
+        # Strictly later, also within one clock tick: a sender holding an older copy must see
+        # the row changed (outbox_send's one-statement start compares it).
+        message.updated_at = max(timezone.now(), message.updated_at + timedelta(microseconds=1))
         OutboxMessage.objects.filter(pk=message.pk, status=message.status).update(
-            updated_at=timezone.now(), **content
+            updated_at=message.updated_at, **content
         )
         message.text, message.blocks, message.context = text, blocks or [], context or {}
     return message
+
+
+def _insert_unless_recorded(message: OutboxMessage) -> bool:
+    """Insert ``message`` unless its key is recorded already; True if this inserted it (its id
+    set). One statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING id``), where get_or_create
+    takes four inside a transaction (read, savepoint, insert, release), the engine recording in its
+    claim's. Through the queryset's ``_insert`` (what ``Model.save`` and ``bulk_create`` use):
+    ``bulk_create(ignore_conflicts=True)`` does not ask for the new row's id."""
+    opts = OutboxMessage._meta
+    fields = [f for f in opts.local_concrete_fields if not f.generated and f is not opts.pk]
+    returned = OutboxMessage.objects._insert([message], fields=fields, returning_fields=[opts.pk],
+                                             on_conflict=OnConflict.IGNORE)
+    if not returned or not returned[0]:  # the key was there: nothing inserted
+        return False
+    message.pk = returned[0][0]
+    message._state.adding, message._state.db = False, OutboxMessage.objects.db
+    return True
 
 
 def _certainly_unsent(message: OutboxMessage) -> bool:
@@ -246,6 +269,8 @@ def outbox_send(message: OutboxMessage, *, held: bool = False) -> Delivery:
         raise ValueError(f"{message.key} is a page: base.pages.page_send sends it, never Slack")
     if message.purpose == OutboxPurpose.UPDATE:
         raise ValueError(f"{message.key} is an update: outbox_update_send sends it")
+    if _start_unsent(message, held=held):
+        return _post(message, may_have_landed=False)
     claimed = _claim(message, held=held)
     if claimed is None:
         message.refresh_from_db()
@@ -272,8 +297,43 @@ def outbox_send(message: OutboxMessage, *, held: bool = False) -> Delivery:
     now = timezone.now()
     # Should this sender die mid-call, the request could land until the timeout plus the wait.
     _finish(message, status=OutboxStatus.SENDING, attempts=F("attempts") + 1,
-            lease_until=now + outbox_lease(),
-            not_before=now + timedelta(seconds=settings.SLACK_TIMEOUT_SECONDS) + ambiguous_wait())
+            lease_until=now + outbox_lease(), not_before=_may_land_until(now))
+    return _post(message, may_have_landed=may_have_landed)
+
+
+def _may_land_until(now: datetime) -> datetime:
+    """A request started at ``now`` could still land in Slack until then."""
+    return now + timedelta(seconds=settings.SLACK_TIMEOUT_SECONDS) + ambiguous_wait()
+
+
+def _start_unsent(message: OutboxMessage, *, held: bool) -> bool:
+    """The usual case in one statement: a message that certainly never reached Slack, as we read
+    it (its status, attempts and last change unchanged since), is leased and marked "sending"
+    at once, which the lease, its read-back and the "sending" update of the general path take
+    three round trips more for. Committed before the HTTP call, as there: should this sender die
+    after it, the next attempt waits until ``not_before`` and looks in the thread first; should
+    it die before it, the row is as it was (certainly unsent) and the next attempt posts. False
+    (nothing written) if the row is not as we read it: the general path reads it again."""
+    if message.status not in (OutboxStatus.NEW, OutboxStatus.RETRY) or message.pk is None:
+        return False
+    now = timezone.now()
+    free = Q() if held else Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    changes = {"status": OutboxStatus.SENDING, "attempts": message.attempts + 1,
+               "lease_until": now + outbox_lease(), "not_before": _may_land_until(now), "updated_at": now}
+    won = OutboxMessage.objects.filter(
+        Q(pk=message.pk, status=message.status, attempts=message.attempts, updated_at=message.updated_at),
+        free,
+    ).update(**changes)
+    if not won:
+        return False
+    for name, value in changes.items():
+        setattr(message, name, value)
+    return True
+
+
+def _post(message: OutboxMessage, *, may_have_landed: bool) -> Delivery:
+    """The HTTP call itself, the row being ours and marked "sending"; records what Slack said."""
+    client = slack_client()
     kwargs: dict[str, Any] = {
         "channel": message.channel,
         "text": message.text,

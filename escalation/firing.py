@@ -292,6 +292,16 @@ def escalation_fire(
     if row.target_kind == TargetKind.PAGE:
         return _page_fire(row, ticket=ticket, now=now, via=via)
     draft = escalation_draft(row, ticket=ticket, now=now)
+    # Where a worker killed between two statements leaves the level (each later attempt is a
+    # claim of a level whose claim lease ran out, by the sweeper, then escalation_deliver_claimed):
+    # - before the claim's commit: pending, no message; its task or the sweeper fires it.
+    # - after it (claimed, message recorded "new"): the later attempt records again (the row
+    #   stays, taking the fresh rendering) and posts; nothing could have reached Slack.
+    # - after the outbox marked it "sending" (one statement, just before the HTTP call), during
+    #   the call or before "sent" is written: the later attempt waits until that request can no
+    #   longer land, looks for the key in the thread, and posts only if it is not there.
+    # - after "sent", before the settle's commit: the later attempt finds it sent and settles.
+    # The claim and the record commit together; the "sending" mark is committed before the call.
     with transaction.atomic():
         if escalation_claim(row, now=now, via=via) is None:
             return FireOutcome.LOST

@@ -143,6 +143,15 @@ def test_new_content_replaces_a_message_that_certainly_never_reached_slack(slack
     assert [m["text"] for m in slack.posts()] == ["second rendering"]
 
 
+def test_a_copy_read_before_new_content_was_recorded_posts_the_new_content(slack):
+    older = record(text="first rendering")
+    with time_machine.travel(older.updated_at, tick=False):  # also within one clock tick
+        record(text="second rendering")
+    assert outbox_send(older).status == DeliveryStatus.SENT
+    assert [m["text"] for m in slack.posts()] == ["second rendering"]
+    assert OutboxMessage.objects.get().text == "second rendering"
+
+
 def test_content_that_may_have_reached_slack_is_kept(slack):
     slack.fail_next("chat.postMessage", status=500)
     post(text="first rendering")
