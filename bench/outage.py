@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--before", type=float, default=15.0, help="seconds of due levels before (15)")
     parser.add_argument("--after", type=float, default=30.0, help="seconds of due levels after (30)")
     parser.add_argument("--sweep", type=int, default=15, help="ESCALATION_SWEEP_SECONDS of beat (15)")
+    parser.add_argument("--lead", type=float, default=20.0,
+                        help="seconds from the start to the first level due (20): time to arm them all")
     parser.add_argument("--json", type=Path, help="also write the result as JSON to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     return parser.parse_args(argv)
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
 
         call_command("migrate", verbosity=0)
         plan = OutagePlan(service=options.service, down_seconds=options.down, levels_per_second=options.rate,
-                          before=options.before, after=options.after)
+                          before=options.before, after=options.after, lead=options.lead,
+                          sweep_seconds=options.sweep)
         result = outage_run(plan, redis=redis, postgres=postgres, env=dict(os.environ), log_dir=logs)
     finally:
         redis.stop()

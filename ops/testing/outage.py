@@ -39,6 +39,7 @@ from tickets.models import Ticket, Tier, WatchedChannel
 
 DELAY = timedelta(minutes=10)
 JOBS = ("escalation.tasks.", "ops.tasks.heartbeat")
+SWEEP_TASK = "escalation.tasks.escalations_sweep"
 
 
 READY_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/MainProcess\] \S+ ready\.$", re.M)
@@ -74,8 +75,9 @@ def _setup(plan: OutagePlan) -> list[WatchedChannel]:
     PeriodicTask.objects.update(enabled=False)
     for schedule in default_schedules():
         if schedule.task.startswith(JOBS):
-            interval, _ = IntervalSchedule.objects.get_or_create(every=schedule.every_seconds,
-                                                                 period=IntervalSchedule.SECONDS)
+            # The sweep at the plan's interval (this process's settings keep their default).
+            every = plan.sweep_seconds if schedule.task == SWEEP_TASK else schedule.every_seconds
+            interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=IntervalSchedule.SECONDS)
             PeriodicTask.objects.update_or_create(
                 name=schedule.name,
                 defaults={"task": schedule.task, "interval": interval, "queue": schedule.queue,

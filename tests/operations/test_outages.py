@@ -36,7 +36,7 @@ def test_an_outage_loses_and_doubles_no_level(private_servers, tmp_path, service
     out = tmp_path / "result.json"
     run = subprocess.run(
         [sys.executable, "-m", "bench.outage", "--service", service, "--down", str(down),
-         "--before", "10", "--after", "10", "--json", str(out)],
+         "--before", "10", "--after", "10", "--lead", "10", "--sweep", "5", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
