@@ -30,6 +30,7 @@ from base.fake_slack import FakeSlack
 from calendars.targets import TargetKind
 from escalation.arming import ticket_arm
 from escalation.models import Escalation, EscalationStep, SlaPolicy
+from escalation.tasks import escalations_sweep
 from escalation.transitions import EscalationState
 from ops.schedules import default_schedules
 from ops.testing.processes import Proc
@@ -39,7 +40,6 @@ from tickets.models import Ticket, Tier, WatchedChannel
 
 DELAY = timedelta(minutes=10)
 JOBS = ("escalation.tasks.", "ops.tasks.heartbeat")
-SWEEP_TASK = "escalation.tasks.escalations_sweep"
 
 
 READY_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/MainProcess\] \S+ ready\.$", re.M)
@@ -76,7 +76,7 @@ def _setup(plan: OutagePlan) -> list[WatchedChannel]:
     for schedule in default_schedules():
         if schedule.task.startswith(JOBS):
             # The sweep at the plan's interval (this process's settings keep their default).
-            every = plan.sweep_seconds if schedule.task == SWEEP_TASK else schedule.every_seconds
+            every = plan.sweep_seconds if schedule.task == escalations_sweep.name else schedule.every_seconds
             interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=IntervalSchedule.SECONDS)
             PeriodicTask.objects.update_or_create(
                 name=schedule.name,
