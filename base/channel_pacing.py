@@ -157,6 +157,35 @@ def _redis(url: str):
     return client, client.register_script(_TURN_SCRIPT)
 
 
+def _turn_call(script, *, channel: str, key: str, now: float, rule: PaceRule, client) -> object:
+    return script(
+        keys=[f"{KEY_PREFIX}{channel}:free_at", f"{KEY_PREFIX}{channel}:held", f"{KEY_PREFIX}{channel}:last"],
+        args=[key, f"{now:.6f}", rule.interval, rule.tolerance, EARLY_SECONDS, BEHIND_SECONDS,
+              ABANDONED_SECONDS, rule.spacing],
+        client=client,
+    )
+
+
+def channel_turns(posts: list[tuple[str, str]], *, now: float | None = None) -> list[float]:
+    """``channel_turn`` for several posts (channel, key) in one Redis round trip, asked in the
+    order given (so a channel's turns follow that order), each decision atomic as one alone.
+    Fails open like ``channel_turn``: every post may go."""
+    if not posts or not pacing_enabled():
+        return [0.0] * len(posts)
+    rule = pace_rule()
+    client, script = _redis(settings.CELERY_BROKER_URL)
+    at = time.time() if now is None else now
+    try:
+        pipe = client.pipeline(transaction=False)
+        for channel, key in posts:
+            _turn_call(script, channel=channel, key=key, now=at, rule=rule, client=pipe)
+        answers = pipe.execute()
+    except Exception:  # redis.RedisError, or a connection refused: fail open
+        logger.warning("channel pacing unavailable; posting without it", exc_info=True)
+        return [0.0] * len(posts)
+    return [max(float(answer), 0.0) for answer in answers]
+
+
 def channel_turn(*, channel: str, key: str, now: float | None = None) -> float:
     """Seconds the post ``key`` must wait for its turn in ``channel`` (0: post now).
 
@@ -167,13 +196,8 @@ def channel_turn(*, channel: str, key: str, now: float | None = None) -> float:
     rule = pace_rule()
     client, script = _redis(settings.CELERY_BROKER_URL)
     try:
-        answer = script(
-            keys=[f"{KEY_PREFIX}{channel}:free_at", f"{KEY_PREFIX}{channel}:held",
-                  f"{KEY_PREFIX}{channel}:last"],
-            args=[key, f"{time.time() if now is None else now:.6f}", rule.interval, rule.tolerance,
-                  EARLY_SECONDS, BEHIND_SECONDS, ABANDONED_SECONDS, rule.spacing],
-            client=client,
-        )
+        answer = _turn_call(script, channel=channel, key=key, now=time.time() if now is None else now,
+                            rule=rule, client=client)
     except Exception:  # redis.RedisError, or a connection refused: fail open
         logger.warning("channel pacing unavailable; posting without it", exc_info=True)
         return 0.0

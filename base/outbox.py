@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
@@ -131,19 +131,35 @@ def outbox_record(
 
 def _insert_unless_recorded(message: OutboxMessage) -> bool:
     """Insert ``message`` unless its key is recorded already; True if this inserted it (its id
-    set). One statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING id``), where get_or_create
+    set). One statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING``), where get_or_create
     takes four inside a transaction (read, savepoint, insert, release), the engine recording in its
-    claim's. Through the queryset's ``_insert`` (what ``Model.save`` and ``bulk_create`` use):
-    ``bulk_create(ignore_conflicts=True)`` does not ask for the new row's id."""
+    claim's."""
+    return bool(outbox_record_new([message]))
+
+
+def outbox_record_new(messages: list[OutboxMessage]) -> dict[str, OutboxMessage]:
+    """Insert, in one statement, every message whose key is not recorded yet; returns those
+    (by key, their ids set). A key recorded before is left as it is: record it with
+    ``outbox_record``, which decides whether its row takes the new content. Through the queryset's
+    ``_insert`` (what ``Model.save`` and ``bulk_create`` use): ``bulk_create(ignore_conflicts=True)``
+    does not say which rows it inserted."""
+    if not messages:
+        return {}
     opts = OutboxMessage._meta
     fields = [f for f in opts.local_concrete_fields if not f.generated and f is not opts.pk]
-    returned = OutboxMessage.objects._insert([message], fields=fields, returning_fields=[opts.pk],
-                                             on_conflict=OnConflict.IGNORE)
-    if not returned or not returned[0]:  # the key was there: nothing inserted
-        return False
-    message.pk = returned[0][0]
-    message._state.adding, message._state.db = False, OutboxMessage.objects.db
-    return True
+    returned = OutboxMessage.objects._insert(messages, fields=fields, on_conflict=OnConflict.IGNORE,
+                                             returning_fields=[opts.pk, opts.get_field("key")])
+    by_key = {message.key: message for message in messages}
+    inserted: dict[str, OutboxMessage] = {}
+    for row in returned or []:
+        if not row:  # one message, its key recorded already: no row came back
+            continue
+        pk, key = row
+        message = by_key[key]
+        message.pk = pk
+        message._state.adding, message._state.db = False, OutboxMessage.objects.db
+        inserted[key] = message
+    return inserted
 
 
 def _certainly_unsent(message: OutboxMessage) -> bool:
@@ -331,8 +347,69 @@ def _start_unsent(message: OutboxMessage, *, held: bool) -> bool:
     return True
 
 
+def outbox_start_new(messages: list[OutboxMessage], *, not_before: datetime) -> list[OutboxMessage]:
+    """Mark "sending" in one statement messages just recorded (new, never tried), held by the
+    caller's own claim. ``not_before`` must be no earlier than the moment any of their requests
+    could still land in Slack (the caller's lease on its claim, plus the client timeout and
+    ``SLACK_AMBIGUOUS_WAIT_SECONDS``): should the caller die before recording what happened,
+    the next attempt waits until then and looks in the thread first. Returns those marked."""
+    pending = [m for m in messages if m.pk is not None and m.status == OutboxStatus.NEW and m.attempts == 0]
+    if not pending:
+        return []
+    now = timezone.now()
+    changes = {"status": OutboxStatus.SENDING, "attempts": 1, "lease_until": not_before,
+               "not_before": not_before, "updated_at": now}
+    ours = OutboxMessage.objects.filter(pk__in=[m.pk for m in pending], status=OutboxStatus.NEW, attempts=0)
+    marked = ours.update(**changes)
+    if marked != len(pending):  # someone else changed a row meanwhile: keep only what we marked
+        mine = set(OutboxMessage.objects.filter(pk__in=[m.pk for m in pending], status=OutboxStatus.SENDING,
+                                                updated_at=now).values_list("pk", flat=True))
+        pending = [m for m in pending if m.pk in mine]
+    for message in pending:
+        for name, value in changes.items():
+            setattr(message, name, value)
+    return pending
+
+
+def outbox_post_marked(message: OutboxMessage) -> Delivery:
+    """Post a message marked "sending" by ``outbox_start_new``. A failure is recorded at once, as
+    by ``outbox_send``; a success is not: the caller records it with ``outbox_sent_record`` in the
+    transaction that settles what the post was for (until then the row says "sending", which is
+    what a sender that died would leave, and is safe)."""
+    outcome = _post_call(message, may_have_landed=False)
+    if isinstance(outcome, Delivery):
+        return outcome
+    return Delivery(DeliveryStatus.SENT, message, slack_ts=outcome)
+
+
+def outbox_sent_record(deliveries: list[Delivery]) -> None:
+    """Record, in one statement, messages posted by ``outbox_post_marked``."""
+    if not deliveries:
+        return
+    now = timezone.now()
+    OutboxMessage.objects.filter(pk__in=[d.message.pk for d in deliveries]).update(
+        status=OutboxStatus.SENT,
+        slack_ts=Case(*[When(pk=d.message.pk, then=Value(d.slack_ts)) for d in deliveries],
+                      output_field=OutboxMessage._meta.get_field("slack_ts")),
+        last_error="", not_before=None, verify_at=None, lease_until=None, updated_at=now,
+    )
+    for delivery in deliveries:
+        message = delivery.message
+        message.status, message.slack_ts, message.last_error = OutboxStatus.SENT, delivery.slack_ts, ""
+        message.not_before = message.verify_at = message.lease_until = None
+        message.updated_at = now
+
+
 def _post(message: OutboxMessage, *, may_have_landed: bool) -> Delivery:
     """The HTTP call itself, the row being ours and marked "sending"; records what Slack said."""
+    outcome = _post_call(message, may_have_landed=may_have_landed)
+    if isinstance(outcome, Delivery):
+        return outcome
+    return _sent(message, outcome, recovered=False, after_ambiguous=may_have_landed)
+
+
+def _post_call(message: OutboxMessage, *, may_have_landed: bool) -> str | Delivery:
+    """The call: Slack's ts of the new message, or the failure's Delivery (recorded)."""
     client = slack_client()
     kwargs: dict[str, Any] = {
         "channel": message.channel,
@@ -351,7 +428,7 @@ def _post(message: OutboxMessage, *, may_have_landed: bool) -> Delivery:
         # A rate limit means nothing was posted; after an ambiguous failure the row stays "sending".
         return _failed(message, exc, status=OutboxStatus.SENDING if may_have_landed else OutboxStatus.RETRY,
                        posted=True)
-    return _sent(message, str(response.get("ts") or ""), recovered=False, after_ambiguous=may_have_landed)
+    return str(response.get("ts") or "")
 
 
 # --- the second look after a post that followed an ambiguous attempt --------------------

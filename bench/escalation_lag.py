@@ -146,6 +146,9 @@ def configure_environment(options: argparse.Namespace) -> None:
     os.environ["ESCALATION_HORIZON_SECONDS"] = str(options.horizon)
     os.environ["ESCALATION_SWEEP_SECONDS"] = str(options.sweep_seconds)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slabuddy.settings")
+    # As deployed (docker-compose.yml runs production mode): DEBUG keeps every query of every
+    # task in memory and formats it, which the workers would pay for on every statement.
+    os.environ["DEBUG"] = "false"
     os.environ.pop("SLACK_BOT_TOKEN", None)
 
 

@@ -30,7 +30,7 @@ from base.helpdesk import helpdesk_first_reply
 from base.models import OutboxMessage, OutboxPurpose
 from base.outbox import Delivery, DeliveryStatus, outbox_record, outbox_send
 from base.pages import page_send
-from calendars.resolve import resolve_target
+from calendars.resolve import Resolution, resolve_target
 from calendars.targets import TargetKind
 from escalation.cycles import level_cycle_times
 from escalation.disarming import ticket_mark_responded
@@ -44,8 +44,16 @@ from escalation.paging import page_level_abandon, page_level_draft, page_level_e
 from escalation.queueing import escalation_queue, horizon
 from escalation.thread_state import ticket_thread_refresh
 from escalation.transitions import EscalationState
-from tickets.models import LIVE_STATES, ResponseMode, ResponsePath, Ticket, TicketEventKind, TicketState
-from tickets.timeline import timeline_record
+from tickets.models import (
+    LIVE_STATES,
+    ResponseMode,
+    ResponsePath,
+    Ticket,
+    TicketEvent,
+    TicketEventKind,
+    TicketState,
+)
+from tickets.timeline import timeline_record, timeline_record_many
 
 logger = logging.getLogger("slabuddy.escalation")
 
@@ -63,10 +71,22 @@ def _claim_lease() -> timedelta:
 
 def escalation_claim(row: Escalation, *, now: datetime, via: str) -> Escalation | None:
     """Take ``row`` for firing; None if someone else won."""
-    lease = _claim_lease()
-    if not Escalation.objects.claim(row, now=now, via=via, lease=lease):
+    if not Escalation.objects.claim(row, now=now, via=via, lease=_claim_lease()):
         return None
-    row.state, row.version, row.not_before = EscalationState.FIRING, row.version + 1, now + lease
+    return escalation_claimed(row, now=now, via=via)
+
+
+def escalations_claim_locked(rows: list[Escalation], *, now: datetime, via: str) -> list[Escalation]:
+    """Take ``rows`` for firing, in one statement: rows the caller has locked (SELECT ... FOR
+    UPDATE in its transaction) as claimable, so none can be lost to another claimer."""
+    if rows:
+        Escalation.objects.claim_locked(rows, now=now, via=via, lease=_claim_lease())
+    return [escalation_claimed(row, now=now, via=via) for row in rows]
+
+
+def escalation_claimed(row: Escalation, *, now: datetime, via: str) -> Escalation:
+    """``row`` as its claim left it in the database."""
+    row.state, row.version, row.not_before = EscalationState.FIRING, row.version + 1, now + _claim_lease()
     row.attempts += 1
     row.fired_via = via
     return row
@@ -105,11 +125,20 @@ def _sla_of(ticket: Ticket) -> dict:
     return {"snooze_minutes": sla.snooze_minutes, "breach_at": sla.breach_at}
 
 
-def escalation_draft(row: Escalation, *, ticket: Ticket, now: datetime) -> Draft:
+_LOOK_UP = object()  # escalation_draft: no answer given, read it
+
+
+def escalation_draft(row: Escalation, *, ticket: Ticket, now: datetime, resolution: Resolution | None = None,
+                     next_step: NextStep | None | object = _LOOK_UP) -> Draft:
+    """``resolution`` and ``next_step`` may be given when known already (levels fired in a batch
+    resolve each target once, and read the next steps of all of them together)."""
     sla = _sla_of(ticket)
-    resolution = resolve_target(
-        kind=row.target_kind, ref=row.target_ref, engineer_id=row.engineer_id, at=now
-    )
+    if resolution is None:
+        resolution = resolve_target(
+            kind=row.target_kind, ref=row.target_ref, engineer_id=row.engineer_id, at=now
+        )
+    if next_step is _LOOK_UP:
+        next_step = _next_step(row)
     waiting_since, breach_at = level_cycle_times(row, ticket=ticket, first_breach_at=sla.get("breach_at"))
     message = render_escalation(
         template=row.message_template,
@@ -118,7 +147,7 @@ def escalation_draft(row: Escalation, *, ticket: Ticket, now: datetime) -> Draft
         note=resolution.note,
         opened_at=waiting_since,
         now=now,
-        next_step=_next_step(row),
+        next_step=next_step,
         snooze_minutes=sla.get("snooze_minutes") or DEFAULT_SNOOZE_MINUTES,
         ticket_pk=ticket.pk,
         ticket_id=ticket.helpdesk_ticket_id,
@@ -141,21 +170,26 @@ def escalation_draft(row: Escalation, *, ticket: Ticket, now: datetime) -> Draft
     )
 
 
-def _record(row: Escalation, *, ticket: Ticket, draft: Draft) -> OutboxMessage:
-    """Write the message down before it is sent."""
+def level_message_fields(row: Escalation, *, ticket: Ticket, draft: Draft) -> dict:
+    """The level's outbox message: its key, where it goes, and what it says."""
     payload = {"ticket": ticket.pk, "level": row.level}
     if row.cycle != 1:
         payload["cycle"] = row.cycle
-    return outbox_record(
-        key=idempotency_key(ticket_id=ticket.pk, level=row.level, cycle=row.cycle),
-        purpose=OutboxPurpose.ESCALATION,
-        channel=ticket.channel.slack_channel_id,
-        thread_ts=ticket.slack_ts,
-        text=draft.text,
-        blocks=draft.blocks,
-        payload=payload,
-        context={"notified": draft.notified, "details": draft.details},
-    )
+    return {
+        "key": idempotency_key(ticket_id=ticket.pk, level=row.level, cycle=row.cycle),
+        "purpose": OutboxPurpose.ESCALATION,
+        "channel": ticket.channel.slack_channel_id,
+        "thread_ts": ticket.slack_ts,
+        "text": draft.text,
+        "blocks": draft.blocks,
+        "payload": payload,
+        "context": {"notified": draft.notified, "details": draft.details},
+    }
+
+
+def level_message_record(row: Escalation, *, ticket: Ticket, draft: Draft) -> OutboxMessage:
+    """Write the message down before it is sent."""
+    return outbox_record(**level_message_fields(row, ticket=ticket, draft=draft))
 
 
 # --- settling ---------------------------------------------------------------------
@@ -180,25 +214,32 @@ def _retry_later(row: Escalation, *, delay: float, error: str, now: datetime,
             escalation_queue(row, at=not_before)
 
 
-def _fired(row: Escalation, *, ticket: Ticket, delivery: Delivery, now: datetime) -> FireOutcome:
+def level_fired_event(row: Escalation, *, ticket: Ticket, delivery: Delivery, now: datetime) -> TicketEvent:
+    """The timeline's "level fired" row for a delivered level (unsaved)."""
     context = delivery.message.context or {}
-    notified = context.get("notified") or []
+    return TicketEvent(
+        ticket=ticket,
+        kind=TicketEventKind.LEVEL_FIRED,
+        at=now,
+        actor="system",
+        level=row.level,
+        details={
+            "notified": context.get("notified") or [],
+            "via": row.fired_via,
+            "slack_ts": delivery.slack_ts,
+            "recovered": delivery.recovered,
+            **(context.get("details") or {}),
+        },
+    )
+
+
+def claimed_level_fired(row: Escalation, *, ticket: Ticket, delivery: Delivery, now: datetime) -> FireOutcome:
+    """Settle a claimed level whose message is in Slack: fired, with its timeline event."""
+    notified = (delivery.message.context or {}).get("notified") or []
     with transaction.atomic():
         if not Escalation.objects.settle_fired(row, at=now, slack_ts=delivery.slack_ts, notified=notified):
             return FireOutcome.LOST  # our claim ran out and someone else took it over
-        timeline_record(
-            ticket=ticket,
-            kind=TicketEventKind.LEVEL_FIRED,
-            at=now,
-            level=row.level,
-            details={
-                "notified": notified,
-                "via": row.fired_via,
-                "slack_ts": delivery.slack_ts,
-                "recovered": delivery.recovered,
-                **(context.get("details") or {}),
-            },
-        )
+        timeline_record_many([level_fired_event(row, ticket=ticket, delivery=delivery, now=now)])
         _thread_catch_up(row, ticket=ticket)
     return FireOutcome.FIRED
 
@@ -224,13 +265,20 @@ def _failed(row: Escalation, *, ticket: Ticket, error: str, now: datetime) -> Fi
     return FireOutcome.FAILED
 
 
-def _post(row: Escalation, *, ticket: Ticket, message: OutboxMessage, now: datetime) -> FireOutcome:
+def claimed_level_post(row: Escalation, *, ticket: Ticket, message: OutboxMessage, now: datetime
+                       ) -> FireOutcome:
     """Send a claimed level's recorded message and settle the row by the answer."""
     delivery = outbox_send(message, held=True)  # our claim on the row keeps other senders out
     if delivery.status == DeliveryStatus.SENT:
         # Sent after an attempt that may have landed: look again for a duplicate a little later.
         outbox_duplicates_check_queue(message_id=message.pk, at=delivery.verify_at)
-        return _fired(row, ticket=ticket, delivery=delivery, now=now)
+        return claimed_level_fired(row, ticket=ticket, delivery=delivery, now=now)
+    return claimed_level_not_posted(row, ticket=ticket, delivery=delivery, now=now)
+
+
+def claimed_level_not_posted(row: Escalation, *, ticket: Ticket, delivery: Delivery, now: datetime
+                             ) -> FireOutcome:
+    """Settle a claimed level whose post did not go (a 429, a failure, or in flight elsewhere)."""
     if delivery.status == DeliveryStatus.RATE_LIMITED:
         # Slack refused it: nothing was posted. Come back after Retry-After.
         _retry_later(row, delay=delivery.retry_after, error=delivery.error, now=now)
@@ -264,9 +312,12 @@ def _helpdesk_answered(ticket: Ticket, *, now: datetime) -> bool:
 
 
 def escalation_fire(
-    *, escalation_id: int, version: int, via: str = FiredVia.TASK, now: datetime | None = None
+    *, escalation_id: int, version: int, via: str = FiredVia.TASK, now: datetime | None = None,
+    overdue_after: timedelta | None = None,
 ) -> FireOutcome:
-    """Fire one level if it is still pending at ``version`` and due (a level's delayed task)."""
+    """Fire one level if it is still pending at ``version`` and due (a level's delayed task).
+    With ``overdue_after``, a level due longer ago than that is left as it is (``OVERDUE``): the
+    caller fires it with the other overdue levels, in batches (escalation/sweeping.py)."""
     now = now or timezone.now()
     row = (Escalation.objects.select_related("ticket__channel__tier", "ticket__sla")
            .filter(pk=escalation_id).first())
@@ -287,6 +338,8 @@ def escalation_fire(
     ticket = row.ticket
     if ticket.state != TicketState.ARMED:
         return FireOutcome.STALE  # answered: its pending levels are (being) cancelled
+    if overdue_after is not None and now - row.due_at > overdue_after:
+        return FireOutcome.OVERDUE
     if _helpdesk_answered(ticket, now=now):
         return FireOutcome.RESPONDED
     if row.target_kind == TargetKind.PAGE:
@@ -305,10 +358,10 @@ def escalation_fire(
     with transaction.atomic():
         if escalation_claim(row, now=now, via=via) is None:
             return FireOutcome.LOST
-        message = _record(row, ticket=ticket, draft=draft)
+        message = level_message_record(row, ticket=ticket, draft=draft)
     if wait := level_turn_wait(row, ticket=ticket):
         return _wait_for_turn(row, wait=wait)
-    return _post(row, ticket=ticket, message=message, now=now)
+    return claimed_level_post(row, ticket=ticket, message=message, now=now)
 
 
 def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome:
@@ -323,10 +376,10 @@ def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome
     if row.target_kind == TargetKind.PAGE:
         event = page_level_event(row, ticket=ticket, now=now)
         return _page_and_post(row, ticket=ticket, event=event, now=now)
-    message = _record(row, ticket=ticket, draft=escalation_draft(row, ticket=ticket, now=now))
+    message = level_message_record(row, ticket=ticket, draft=escalation_draft(row, ticket=ticket, now=now))
     if wait := level_turn_wait(row, ticket=ticket):
         return _wait_for_turn(row, wait=wait)
-    return _post(row, ticket=ticket, message=message, now=now)
+    return claimed_level_post(row, ticket=ticket, message=message, now=now)
 
 
 def _wait_for_turn(row: Escalation, *, wait: float) -> FireOutcome:
@@ -365,4 +418,5 @@ def _page_and_post(row: Escalation, *, ticket: Ticket, event, now: datetime) -> 
         return FireOutcome.RETRY
     paged = page_level_draft(row, ticket=ticket, delivery=delivery, next_step=_next_step(row), now=now)
     draft = Draft(text=paged.text, blocks=paged.blocks, notified=paged.notified, details=paged.details)
-    return _post(row, ticket=ticket, message=_record(row, ticket=ticket, draft=draft), now=now)
+    message = level_message_record(row, ticket=ticket, draft=draft)
+    return claimed_level_post(row, ticket=ticket, message=message, now=now)

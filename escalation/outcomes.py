@@ -17,3 +17,4 @@ class FireOutcome(enum.StrEnum):
     RETRY = "retry"  # Slack failed ambiguously: pending again after a backoff
     FAILED = "failed"  # permanent Slack error: recorded, not retried
     MISSING = "missing"  # no such level
+    OVERDUE = "overdue"  # long past due: left to the sweeper's batches with the other overdue levels

@@ -22,6 +22,9 @@ from escalation.models import Escalation
 from escalation.transitions import EscalationState
 
 FIRE_TASK = "escalation.tasks.escalation_fire"
+# A level due longer ago than this is the sweeper's, in batches (escalation/sweeping.py): its own
+# task sweeps instead of firing it alone, and a reconnected worker does not queue it again.
+CATCH_UP_AFTER = timedelta(seconds=2)
 
 
 def horizon() -> timedelta:
@@ -31,13 +34,23 @@ def horizon() -> timedelta:
 def escalation_queue(row: Escalation, *, at: datetime) -> bool:
     """Give ``row`` (pending, at its current version) a delayed task for ``at``,
     published after commit. Returns False if the row changed meanwhile."""
-    task_id = str(uuid.uuid4())
+    task_id = escalation_task_id()
     if not Escalation.objects.mark_queued(row, task_id=task_id):
         return False
     row.celery_task_id, row.enqueued_for = task_id, row.due_at
+    escalation_task_send(row, task_id=task_id, at=at)
+    return True
+
+
+def escalation_task_id() -> str:
+    return str(uuid.uuid4())
+
+
+def escalation_task_send(row: Escalation, *, task_id: str, at: datetime) -> None:
+    """Publish, after commit, the delayed task ``task_id`` of ``row`` at its current version
+    (recorded on the row by the caller, as ``mark_queued`` does)."""
     task_send_on_commit(FIRE_TASK, args=(row.pk, row.version), task_id=task_id, eta=at,
                         why_safe="the sweeper will fire the level")
-    return True
 
 
 def escalations_queue_within_horizon(rows: list[Escalation], *, now: datetime) -> int:
@@ -65,9 +78,14 @@ def escalations_requeue_horizon(*, now: datetime | None = None, limit: int = 500
     A worker that lost its broker connection (a Redis outage, a restart after
     it was killed) lost the delayed tasks it held: Celery drops them, and the
     broker gives them back only after its visibility timeout. Without this
-    they would wait for the sweeper. A level with two tasks still fires once."""
+    they would wait for the sweeper. A level with two tasks still fires once.
+    On PostgreSQL the levels already long overdue are left to the sweeps queued
+    with this pass (slabuddy/celery.py), which fire them in batches."""
     now = now or timezone.now()
     candidates = Escalation.objects.filter(state=EscalationState.PENDING, due_at__lte=now + horizon())
+    if connection.vendor == "postgresql":
+        ready = Q(not_before__isnull=True) | Q(not_before__lte=now)
+        candidates = candidates.exclude(Q(due_at__lte=now - CATCH_UP_AFTER) & ready)
     return _queue_candidates(candidates, now=now, limit=limit)
 
 

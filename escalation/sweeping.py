@@ -1,8 +1,14 @@
 """The sweeper: fires every level that is due and still pending, whatever happened to its task.
 
 Also takes over a level whose claimer died (its ``firing`` lease ran out).
-Concurrent sweepers skip each other's rows on PostgreSQL (SKIP LOCKED); on
-SQLite the conditional claim decides.
+Concurrent sweepers skip each other's rows on PostgreSQL (SKIP LOCKED) and
+fire them a batch at a time (escalation/firing_batch.py); on SQLite the
+conditional claim decides, one level at a time.
+
+A level's own task that finds the level long overdue (``CATCH_UP_AFTER``: a
+worker came back, the broker or the database was away, a burst) sweeps
+instead of firing it alone (``escalation_fire_or_sweep``): with thousands
+overdue at once, batches in due order are what catches up fastest.
 """
 
 from __future__ import annotations
@@ -16,8 +22,16 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from escalation.firing import escalation_claim, escalation_deliver_claimed
+from escalation.firing import (
+    escalation_claim,
+    escalation_deliver_claimed,
+    escalation_fire,
+    escalations_claim_locked,
+)
+from escalation.firing_batch import BATCH_SIZE, claimed_levels_fire
 from escalation.models import Escalation, FiredVia
+from escalation.outcomes import FireOutcome
+from escalation.queueing import CATCH_UP_AFTER
 from escalation.transitions import EscalationState
 
 # The sweeper leaves a level this long to its own delayed task before taking it.
@@ -57,6 +71,20 @@ def _claim_next_due(now: datetime) -> Escalation | None:
     return None
 
 
+def _claim_due_batch(now: datetime, *, limit: int) -> list[Escalation]:
+    """Claim up to ``limit`` due levels, most overdue first, in one transaction (PostgreSQL):
+    rows another sweeper holds are skipped, the others locked and claimed in one statement."""
+    due = (Escalation.objects.filter(_sweepable(now)).order_by("due_at")
+           .select_related("ticket__channel__tier", "ticket__sla"))
+    with transaction.atomic():
+        rows = list(due.select_for_update(skip_locked=True, of=("self",))[:limit])
+        return escalations_claim_locked(rows, now=now, via=FiredVia.SWEEPER)
+
+
+def _batches() -> bool:
+    return connection.vendor == "postgresql"
+
+
 def escalations_sweep(
     *, now: datetime | None = None, limit: int = SWEEP_BATCH, budget_seconds: float | None = None
 ) -> SweepResult:
@@ -69,11 +97,30 @@ def escalations_sweep(
     result = SweepResult()
     while True:
         current = now or timezone.now()
-        row = _claim_next_due(current)
-        if row is None:
-            return result
-        outcome = escalation_deliver_claimed(row, now=current)
-        result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+        if _batches():
+            rows = _claim_due_batch(current, limit=min(BATCH_SIZE, max(limit - result.handled, 1)))
+            if not rows:
+                return result
+            for outcome, count in claimed_levels_fire(rows, now=current).items():
+                result.outcomes[outcome] = result.outcomes.get(outcome, 0) + count
+        else:
+            row = _claim_next_due(current)
+            if row is None:
+                return result
+            outcome = escalation_deliver_claimed(row, now=current)
+            result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
         if result.handled >= limit or time.monotonic() > deadline:
             result.more = Escalation.objects.filter(_sweepable(now or timezone.now())).exists()
             return result
+
+
+def escalation_fire_or_sweep(*, escalation_id: int, version: int) -> tuple[FireOutcome, SweepResult | None]:
+    """A level's delayed task: fire it, or, if it is long overdue (so likely one of many, after an
+    outage), sweep: the overdue levels fire in batches in due order, this one among them (it is
+    due and pending, so this sweep or a concurrent one takes it). With the sweep's ``more`` set,
+    the caller queues another sweep to go on."""
+    outcome = escalation_fire(escalation_id=escalation_id, version=version, via=FiredVia.TASK,
+                              overdue_after=CATCH_UP_AFTER if _batches() else None)
+    if outcome != FireOutcome.OVERDUE:
+        return outcome, None
+    return outcome, escalations_sweep()

@@ -8,12 +8,11 @@ from __future__ import annotations
 from celery import shared_task
 
 from escalation.duplicates import CHECK_TASK, outbox_duplicate_check_one, outbox_duplicates_check_due
-from escalation.firing import escalation_fire as fire
-from escalation.models import FiredVia
 from escalation.paging import RESOLVE_TASK, pages_resolve_pending
 from escalation.paging import ticket_pages_resolve as resolve
 from escalation.queueing import escalations_enqueue_horizon as enqueue_horizon
 from escalation.queueing import escalations_requeue_horizon as requeue_horizon
+from escalation.sweeping import escalation_fire_or_sweep as fire_or_sweep
 from escalation.sweeping import escalations_sweep as sweep
 from escalation.thread_state import UPDATE_TASK, thread_updates_send_pending
 from escalation.thread_state import ticket_thread_updates_send as send_thread_updates
@@ -21,8 +20,12 @@ from escalation.thread_state import ticket_thread_updates_send as send_thread_up
 
 @shared_task(name="escalation.tasks.escalation_fire", ignore_result=True)
 def escalation_fire(escalation_id: int, version: int) -> str:
-    """The delayed task of one level. A duplicate, stale or early one does nothing."""
-    return fire(escalation_id=escalation_id, version=version, via=FiredVia.TASK)
+    """The delayed task of one level. A duplicate, stale or early one does nothing; a long
+    overdue one sweeps (the overdue levels fire in batches), and a backlog goes on at once."""
+    outcome, sweep_result = fire_or_sweep(escalation_id=escalation_id, version=version)
+    if sweep_result is not None and sweep_result.more:
+        escalations_sweep.delay()
+    return str(outcome)
 
 
 @shared_task(name="escalation.tasks.escalations_sweep", ignore_result=True)

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django.db import models
-from django.db.models import F
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 
@@ -71,6 +71,18 @@ class EscalationQuerySet(models.QuerySet):
             )
         )
 
+    def claim_locked(self, rows: list[Escalation], *, now: datetime, via: str, lease: timedelta) -> int:
+        """``claim`` for many rows in one statement. The caller holds their row locks (SELECT ...
+        FOR UPDATE in its transaction, read as claimable), so each is still as it was read."""
+        return self.filter(pk__in=[row.pk for row in rows]).update(
+            state=EscalationState.FIRING,
+            version=F("version") + 1,
+            not_before=now + lease,
+            attempts=F("attempts") + 1,
+            fired_via=via,
+            updated_at=now,
+        )
+
     # -- firing -> ... (only while our claim holds) ------------------------------
     def _settle(self, row: Escalation, **changes: Any) -> bool:
         changes.setdefault("updated_at", timezone.now())
@@ -81,6 +93,28 @@ class EscalationQuerySet(models.QuerySet):
     def settle_fired(self, row: Escalation, *, at: datetime, slack_ts: str, notified: list) -> bool:
         return self._settle(row, state=EscalationState.FIRED, fired_at=at, slack_message_ts=slack_ts,
                             notified=notified, not_before=None, last_error="")
+
+    def settle_fired_many(self, fired: list[tuple[Escalation, str, list]], *, at: datetime) -> int:
+        """``settle_fired`` for many (row, slack ts, notified) in one statement; the number settled
+        (fewer than given if a claim ran out meanwhile: the caller then settles one by one)."""
+        if not fired:
+            return 0
+        ours = Q()
+        for row, _, _ in fired:
+            ours |= Q(pk=row.pk, version=row.version)
+        opts = self.model._meta
+        ts_field, notified_field = opts.get_field("slack_message_ts"), opts.get_field("notified")
+        return self.filter(ours, state=EscalationState.FIRING).update(
+            state=EscalationState.FIRED,
+            fired_at=at,
+            slack_message_ts=Case(*[When(pk=row.pk, then=Value(ts)) for row, ts, _ in fired],
+                                  output_field=ts_field),
+            notified=Case(*[When(pk=row.pk, then=Value(notified, output_field=notified_field))
+                            for row, _, notified in fired], output_field=notified_field),
+            not_before=None,
+            last_error="",
+            updated_at=timezone.now(),
+        )
 
     def settle_failed(self, row: Escalation, *, error: str) -> bool:
         return self._settle(row, state=EscalationState.FAILED, last_error=error, not_before=None)
@@ -107,6 +141,30 @@ class EscalationQuerySet(models.QuerySet):
         """Pending again until its channel's turn: a wait, not a failed attempt, so the claim's
         attempt is given back (later backoffs stay as they were)."""
         return self._release(row, not_before=not_before, error=error, attempts=F("attempts") - 1)
+
+    def release_for_turn_many(self, waits: list[tuple[Escalation, datetime, str]], *, error: str) -> int:
+        """``release_for_turn`` for many (row, its turn, the id of its delayed task for then) in one
+        statement, each marked queued for that task (as ``mark_queued``; no task: "" and not
+        queued, the horizon job's); the number released."""
+        if not waits:
+            return 0
+        ours = Q()
+        for row, _, _ in waits:
+            ours |= Q(pk=row.pk, version=row.version)
+        fields = self.model._meta
+        return self.filter(ours, state=EscalationState.FIRING).update(
+            state=EscalationState.PENDING,
+            version=F("version") + 1,
+            not_before=Case(*[When(pk=row.pk, then=Value(at)) for row, at, _ in waits],
+                            output_field=fields.get_field("not_before")),
+            last_error=error,
+            celery_task_id=Case(*[When(pk=row.pk, then=Value(task_id)) for row, _, task_id in waits],
+                                output_field=fields.get_field("celery_task_id")),
+            enqueued_for=Case(When(pk__in=[row.pk for row, _, task_id in waits if task_id], then=F("due_at")),
+                              default=None, output_field=fields.get_field("enqueued_for")),
+            attempts=F("attempts") - 1,
+            updated_at=timezone.now(),
+        )
 
     def repoint_message(
         self, *, ticket_id: int, level: int, cycle: int, deleted: list[str], kept: str

@@ -13,6 +13,7 @@ from base.channel_pacing import (
     ChannelState,
     PaceRule,
     channel_turn,
+    channel_turns,
     turn_decide,
 )
 
@@ -138,7 +139,38 @@ def test_redis_gives_the_same_turns_as_the_decision(redis_pacing):
         assert wait == pytest.approx(expected.wait, abs=1e-5), key
 
 
+def test_turns_asked_together_in_redis_are_the_decisions_in_the_order_given(redis_pacing, settings):
+    """A batch of levels asks in one round trip (a pipeline): the same turns as one by one."""
+    rule = PaceRule(interval=1.0, burst=2, spacing=BURST_SPACING_SECONDS)
+    now = 1_800_000_000.0
+    other = redis_pacing + "x"
+    posts = [(redis_pacing, "a"), (other, "a"), (redis_pacing, "b"), (redis_pacing, "c"), (other, "b"),
+             (redis_pacing, "d")]
+    states: dict[str, ChannelState] = {}
+    expected = []
+    for channel, key in posts:
+        turn = turn_decide(states.get(channel, ChannelState()), key=key, now=now, rule=rule)
+        states[channel] = turn.state
+        expected.append(turn.wait)
+    try:
+        assert channel_turns(posts, now=now) == pytest.approx(expected, abs=1e-5)
+        assert 0 < expected[2] < expected[3] < expected[5]  # the channel's later posts wait, in order
+        # Coming back at their slots, each goes at the slot it was given, in the order given.
+        assert channel_turns([(redis_pacing, "b")], now=now + expected[2]) == [0.0]
+        assert channel_turns([(redis_pacing, "c")], now=now + expected[3]) == [0.0]
+    finally:
+        redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(
+            *(f"slabuddy:pace:{other}:{part}" for part in ("free_at", "held", "last")))
+
+
 def test_without_a_redis_broker_pacing_is_off(settings):
     settings.CELERY_BROKER_URL = "filesystem://"
     settings.SLACK_CHANNEL_PACING = True
     assert [channel_turn(channel="C1", key=f"k{i}") for i in range(5)] == [0.0] * 5
+    assert channel_turns([("C1", f"k{i}") for i in range(5)]) == [0.0] * 5
+
+
+def test_turns_fail_open_when_redis_cannot_be_reached(settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    settings.SLACK_CHANNEL_PACING = True
+    assert channel_turns([("C1", "k1"), ("C1", "k2")]) == [0.0, 0.0]

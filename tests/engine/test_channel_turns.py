@@ -35,6 +35,8 @@ def turns(monkeypatch):
         return turn.wait
 
     monkeypatch.setattr(pacing, "channel_turn", channel_turn)
+    monkeypatch.setattr(pacing, "channel_turns", lambda posts, now=None: [
+        channel_turn(channel=channel, key=key, now=now) for channel, key in posts])
     return asked
 
 

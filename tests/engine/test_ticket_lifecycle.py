@@ -372,11 +372,12 @@ def test_a_level_claimed_before_the_pause_posts_and_then_shows_the_wait(armed, f
     level1 = rows(armed)[0]
     with time_machine.travel(at(10), tick=False):
         claimed = firing.escalation_claim(level1, now=at(10), via="task")
-        message = firing._record(claimed, ticket=armed,
+        message = firing.level_message_record(claimed, ticket=armed,
                                  draft=firing.escalation_draft(claimed, ticket=armed, now=at(10)))
     ticket_pause(ticket=armed, via=TicketVia.BUTTON, actor="UBOB", at=at(10))
     with time_machine.travel(at(10), tick=False):
-        assert firing._post(claimed, ticket=armed, message=message, now=at(10)) == FireOutcome.FIRED
+        outcome = firing.claimed_level_post(claimed, ticket=armed, message=message, now=at(10))
+    assert outcome == FireOutcome.FIRED
     assert updates_sent(armed) == 1
     posted = _message(fake_slack, armed, rows(armed)[0].slack_message_ts)
     assert _buttons(posted) == ["resume", "close"]

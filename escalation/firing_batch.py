@@ -1,0 +1,208 @@
+"""Overdue levels fire in batches: after an outage or a restart thousands can be due at once.
+
+One level on its own (escalation/firing.py) costs about thirteen statements and a roster lookup.
+The sweeper, and a level's task that finds its level long overdue (escalation/sweeping.py), claim
+the overdue levels a batch at a time, in due order, and fire them here by the same rules, with
+the same outcomes, in a few statements for the whole batch:
+
+1. A level that needs more than a post goes the one-level way (``escalation_deliver_claimed``):
+   a page step, a ticket answered or closed meanwhile, a channel whose helpdesk is asked first.
+2. The others ask their channels for turns in one Redis round trip, in due order
+   (base/channel_pacing.py). Those told to wait are released in one statement, each with a
+   delayed task for its turn, before anything is drafted for them.
+3. The rest are drafted (each distinct target resolved once: one moment, one roster; the next
+   steps of all read together) and their messages recorded in one INSERT. A message recorded by
+   an earlier attempt goes the one-level way: it may have reached Slack.
+4. They are marked "sending" in one statement, posted one after another, and those Slack took
+   are settled in one transaction: outbox rows "sent", levels "fired", their timeline events.
+
+Where a worker killed mid-batch leaves the levels (as for one level, for many rows at a time):
+claimed and not yet recorded, or recorded "new": the sweeper takes them over when the claim's
+lease runs out, and posts. Marked "sending": the next attempt waits until the outbox row's
+``not_before`` (the end of the claim's lease plus the ambiguous wait; no post of a batch starts
+later than the client timeout before the lease ends) and looks in the thread before posting.
+Posted, not settled: found in the thread then, and settled.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from base.models import OutboxMessage
+from base.outbox import (
+    Delivery,
+    DeliveryStatus,
+    ambiguous_wait,
+    outbox_post_marked,
+    outbox_record_new,
+    outbox_sent_record,
+    outbox_start_new,
+)
+from calendars.resolve import Resolution, resolve_target
+from calendars.targets import TargetKind
+from escalation.firing import (
+    Draft,
+    claimed_level_fired,
+    claimed_level_not_posted,
+    claimed_level_post,
+    escalation_deliver_claimed,
+    escalation_draft,
+    level_fired_event,
+    level_message_fields,
+    level_message_record,
+)
+from escalation.keys import post_key
+from escalation.messages import NextStep
+from escalation.models import Escalation
+from escalation.outcomes import FireOutcome
+from escalation.pacing import claimed_levels_wait_for_turns, levels_turn_waits
+from escalation.thread_state import ticket_thread_refresh
+from escalation.transitions import EscalationState
+from tickets.models import LIVE_STATES, ResponseMode, Ticket, TicketState
+from tickets.timeline import timeline_record_many
+
+# Levels claimed together. Small enough that a batch posts well within its claim's lease (and
+# within the channels' turns it was given), large enough that its statements are shared widely.
+BATCH_SIZE = 25
+_HELPDESKS = (ResponseMode.ZENDESK, ResponseMode.FRESHDESK)
+
+
+@dataclass
+class _Level:
+    row: Escalation
+    ticket: Ticket
+    draft: Draft | None = None
+    message: OutboxMessage | None = None
+
+
+def claimed_levels_fire(rows: list[Escalation], *, now: datetime) -> Counter[FireOutcome]:
+    """Fire ``rows``, claimed at ``now`` by the caller (each with its ticket, channel, tier and
+    snapshot loaded), in due order; the outcome of each, counted."""
+    outcomes: Counter[FireOutcome] = Counter()
+    plain: list[_Level] = []
+    for row in rows:
+        if _one_level_way(row):
+            outcomes[escalation_deliver_claimed(row, now=now)] += 1
+        else:
+            plain.append(_Level(row, row.ticket))
+    turns = levels_turn_waits([(level.row, level.ticket) for level in plain])
+    waits = [(level.row, turn) for level, turn in zip(plain, turns, strict=True) if turn > 0]
+    released = len(claimed_levels_wait_for_turns(waits, now=timezone.now()))
+    outcomes[FireOutcome.PACED] += released
+    outcomes[FireOutcome.LOST] += len(waits) - released
+    going = [level for level, turn in zip(plain, turns, strict=True) if turn <= 0]
+    if going:
+        outcomes.update(_post_all(going, now=now))
+    return +outcomes
+
+
+def _one_level_way(row: Escalation) -> bool:
+    ticket = row.ticket
+    return (row.target_kind == TargetKind.PAGE or ticket.state not in LIVE_STATES
+            or ticket.channel.response_mode in _HELPDESKS)
+
+
+def _key(row: Escalation) -> str:
+    return post_key(ticket_id=row.ticket_id, level=row.level, cycle=row.cycle)
+
+
+def _post_all(levels: list[_Level], *, now: datetime) -> Counter[FireOutcome]:
+    outcomes: Counter[FireOutcome] = Counter()
+    _draft_all(levels, now=now)
+    fresh = outbox_record_new([OutboxMessage(**level_message_fields(level.row, ticket=level.ticket,
+                                                                    draft=level.draft)) for level in levels])
+    # Marked "sending" until no post of this batch can land any more (see the module's docstring).
+    lease = timedelta(seconds=settings.ESCALATION_CLAIM_LEASE_SECONDS)
+    marked = {m.pk for m in outbox_start_new(list(fresh.values()), not_before=now + lease + ambiguous_wait())}
+    last_start = now + lease - timedelta(seconds=settings.SLACK_TIMEOUT_SECONDS) - timedelta(seconds=5)
+    sent: list[tuple[_Level, Delivery]] = []
+    for level in levels:
+        message = fresh.get(_key(level.row))
+        if message is None or message.pk not in marked:
+            # Recorded by an earlier attempt (it may have reached Slack), or changed meanwhile.
+            message = level_message_record(level.row, ticket=level.ticket, draft=level.draft)
+            outcomes[claimed_level_post(level.row, ticket=level.ticket, message=message, now=now)] += 1
+            continue
+        level.message = message
+        if timezone.now() > last_start:  # the claim's lease is running out: the next attempt looks first
+            delivery = Delivery(DeliveryStatus.AMBIGUOUS, message, error="batch ran out of time",
+                                not_before=message.not_before)
+        else:
+            delivery = outbox_post_marked(message)
+        if delivery.status == DeliveryStatus.SENT:
+            sent.append((level, delivery))
+        else:
+            outcome = claimed_level_not_posted(level.row, ticket=level.ticket, delivery=delivery, now=now)
+            outcomes[outcome] += 1
+    outcomes.update(_settle_sent(sent, now=now))
+    return outcomes
+
+
+def _draft_all(levels: list[_Level], *, now: datetime) -> None:
+    resolutions: dict[tuple, Resolution] = {}
+    next_steps = _next_steps([level.row for level in levels])
+    for level in levels:
+        row = level.row
+        target = (row.target_kind, row.target_ref, row.engineer_id)
+        if target not in resolutions:
+            resolutions[target] = resolve_target(kind=row.target_kind, ref=row.target_ref,
+                                                 engineer_id=row.engineer_id, at=now)
+        level.draft = escalation_draft(row, ticket=level.ticket, now=now, resolution=resolutions[target],
+                                       next_step=next_steps.get(row.pk))
+
+
+def _next_steps(rows: list[Escalation]) -> dict[int, NextStep]:
+    """Each row's next pending level of its ticket and cycle (escalation/firing.py's ``_next_step``
+    for all of them in one query)."""
+    pending: dict[tuple[int, int], list[tuple[int, datetime, str]]] = {}
+    tickets = {row.ticket_id for row in rows}
+    later = (Escalation.objects.filter(ticket_id__in=tickets, state=EscalationState.PENDING)
+             .order_by("level").values_list("ticket_id", "cycle", "level", "due_at", "target_kind"))
+    for ticket_id, cycle, level, due_at, kind in later:
+        pending.setdefault((ticket_id, cycle), []).append((level, due_at, kind))
+    steps: dict[int, NextStep] = {}
+    for row in rows:
+        after = [step for step in pending.get((row.ticket_id, row.cycle), []) if step[0] > row.level]
+        if after:
+            steps[row.pk] = NextStep(*after[0])
+    return steps
+
+
+class _ClaimLost(Exception):
+    """A level of the batch is no longer ours as claimed: the batch's settle is rolled back."""
+
+
+def _settle_sent(sent: list[tuple[_Level, Delivery]], *, now: datetime) -> Counter[FireOutcome]:
+    """Record the posts and settle their levels in one transaction; if a claim ran out meanwhile
+    (someone took the level over), each is settled on its own instead."""
+    if not sent:
+        return Counter()
+    try:
+        with transaction.atomic():
+            outbox_sent_record([delivery for _, delivery in sent])
+            fired = [(level.row, delivery.slack_ts, (delivery.message.context or {}).get("notified") or [])
+                     for level, delivery in sent]
+            if Escalation.objects.settle_fired_many(fired, at=now) != len(sent):
+                raise _ClaimLost
+            timeline_record_many([level_fired_event(level.row, ticket=level.ticket, delivery=d, now=now)
+                                  for level, d in sent])
+            # A level claimed before its ticket was answered, closed or paused posted with the
+            # armed buttons: bring those messages in line with the thread's state.
+            moved = (Ticket.objects.filter(pk__in={level.ticket.pk for level, _ in sent})
+                     .exclude(state=TicketState.ARMED).values_list("pk", flat=True))
+            for ticket_id in moved:
+                ticket_thread_refresh(ticket_id=ticket_id)
+    except _ClaimLost:
+        outcomes: Counter[FireOutcome] = Counter()
+        for level, delivery in sent:
+            with transaction.atomic():
+                outbox_sent_record([delivery])
+                outcomes[claimed_level_fired(level.row, ticket=level.ticket, delivery=delivery, now=now)] += 1
+        return outcomes
+    return Counter({FireOutcome.FIRED: len(sent)})
