@@ -312,12 +312,10 @@ def _helpdesk_answered(ticket: Ticket, *, now: datetime) -> bool:
 
 
 def escalation_fire(
-    *, escalation_id: int, version: int, via: str = FiredVia.TASK, now: datetime | None = None,
-    overdue_after: timedelta | None = None,
+    *, escalation_id: int, version: int, via: str = FiredVia.TASK, now: datetime | None = None
 ) -> FireOutcome:
-    """Fire one level if it is still pending at ``version`` and due (a level's delayed task).
-    With ``overdue_after``, a level due longer ago than that is left as it is (``OVERDUE``): the
-    caller fires it with the other overdue levels, in batches (escalation/sweeping.py)."""
+    """Fire one level if it is still pending at ``version`` and due (a level's delayed task;
+    escalation/sweeping.py's ``escalation_fire_or_sweep`` sweeps instead when it is long overdue)."""
     now = now or timezone.now()
     row = (Escalation.objects.select_related("ticket__channel__tier", "ticket__sla")
            .filter(pk=escalation_id).first())
@@ -338,8 +336,6 @@ def escalation_fire(
     ticket = row.ticket
     if ticket.state != TicketState.ARMED:
         return FireOutcome.STALE  # answered: its pending levels are (being) cancelled
-    if overdue_after is not None and now - row.due_at > overdue_after:
-        return FireOutcome.OVERDUE
     if _helpdesk_answered(ticket, now=now):
         return FireOutcome.RESPONDED
     if row.target_kind == TargetKind.PAGE:

@@ -81,17 +81,30 @@ class _Level:
     message: OutboxMessage | None = None
 
 
-def claimed_levels_fire(rows: list[Escalation], *, now: datetime) -> Counter[FireOutcome]:
-    """Fire ``rows``, claimed at ``now`` by the caller (each with its ticket, channel, tier and
-    snapshot loaded), in due order; the outcome of each, counted."""
+@dataclass
+class Batch:
+    """Claimed levels, in due order, and the channels' turns of those that only post."""
+
+    alone: list[Escalation]  # the one-level way
+    plain: list[_Level]
+    turns: list[float]
+
+
+def claimed_levels_turns(rows: list[Escalation]) -> Batch:
+    """Ask the channels' turns of the claimed ``rows`` (each with its ticket, channel, tier and
+    snapshot loaded, in due order) that only post. The caller asks while it holds the lock under
+    which it claimed them, so that batches claimed one after the other get turns in that order."""
+    alone = [row for row in rows if _one_level_way(row)]
+    plain = [_Level(row, row.ticket) for row in rows if not _one_level_way(row)]
+    return Batch(alone, plain, levels_turn_waits([(level.row, level.ticket) for level in plain]))
+
+
+def claimed_levels_fire(batch: Batch, *, now: datetime) -> Counter[FireOutcome]:
+    """Fire a batch claimed at ``now``; the outcome of each level, counted."""
     outcomes: Counter[FireOutcome] = Counter()
-    plain: list[_Level] = []
-    for row in rows:
-        if _one_level_way(row):
-            outcomes[escalation_deliver_claimed(row, now=now)] += 1
-        else:
-            plain.append(_Level(row, row.ticket))
-    turns = levels_turn_waits([(level.row, level.ticket) for level in plain])
+    for row in batch.alone:
+        outcomes[escalation_deliver_claimed(row, now=now)] += 1
+    plain, turns = batch.plain, batch.turns
     waits = [(level.row, turn) for level, turn in zip(plain, turns, strict=True) if turn > 0]
     released = len(claimed_levels_wait_for_turns(waits, now=timezone.now()))
     outcomes[FireOutcome.PACED] += released
