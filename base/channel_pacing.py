@@ -16,9 +16,11 @@ a whole interval, and the first has a head start that keeps them in order. A pos
 to wait keeps the slot it was given (``held``, by its key), so when it comes
 back it goes at once rather than queueing behind posts that asked later, and
 not before the earlier-slotted posts of its channel (a task may come back
-late): the order of turns is the order of asking, which is due order when
-levels are fired in due order (the horizon job, the reconnect re-queue and the
-sweeper take them in due order).
+late). A post that goes holds its slot too, until it has been sent
+(``channel_turn_done``): a worker slow to send it does not let a later turn
+overtake it. So the order of posts is the order of asking, which is due order
+when levels are fired in due order (the horizon job, the reconnect re-queue and
+the sweeper's batches, claimed one after another, take them in due order).
 
 The state is shared by every worker: on Redis (the broker's database, one Lua
 script per decision, atomic), so several workers on several hosts agree. With
@@ -68,7 +70,7 @@ class PaceRule:
 @dataclass(frozen=True)
 class ChannelState:
     free_at: float | None = None  # GCRA's theoretical arrival time: the channel is free again then
-    held: dict[str, float] = field(default_factory=dict)  # key: the slot a waiting post was given
+    held: dict[str, float] = field(default_factory=dict)  # key: the slot of a post not yet gone
     last_slot: float | None = None  # the latest slot handed out: the next is ``spacing`` after it
 
 
@@ -81,23 +83,38 @@ class Turn:
 def turn_decide(state: ChannelState, *, key: str, now: float, rule: PaceRule) -> Turn:
     """Whether the post ``key`` may go to the channel now, and the channel's state after.
 
-    A key that was given a slot before keeps it (and gives it up when it goes); a new key
-    gets the next free slot, which is now while the burst allows it."""
+    A key that was given a slot before keeps it; a new key gets the next free slot, which is
+    now while the burst allows it. Either way the slot stays held while the post is on its
+    way, until ``turn_done``: a later-slotted post of the channel whose turn has come waits
+    for it (``BEHIND_SECONDS`` at a time), so posts leave in the order of their turns even
+    when the earlier one's worker is slow to send it."""
     if key in state.held:
         slot = state.held[key]
         if slot > now + EARLY_SECONDS:
             return Turn(slot - now, state)
-        if any(now - ABANDONED_SECONDS < other < slot for k, other in state.held.items() if k != key):
+        if _earlier_held(state, key=key, slot=slot, now=now):
             return Turn(BEHIND_SECONDS, state)  # an earlier turn of this channel has not gone yet
-        return Turn(0.0, replace(state, held={k: v for k, v in state.held.items() if k != key}))
+        return Turn(0.0, state)
     free_at = max(state.free_at if state.free_at is not None else now, now)
     slot = max(now, free_at - rule.tolerance)
     if state.last_slot is not None:
         slot = max(slot, state.last_slot + rule.spacing)
-    after = replace(state, free_at=free_at + rule.interval, last_slot=slot)
-    if slot <= now + EARLY_SECONDS:
-        return Turn(0.0, after)
-    return Turn(slot - now, replace(after, held={**state.held, key: slot}))
+    after = replace(state, free_at=free_at + rule.interval, last_slot=slot, held={**state.held, key: slot})
+    if slot > now + EARLY_SECONDS:
+        return Turn(slot - now, after)
+    if _earlier_held(after, key=key, slot=slot, now=now):
+        return Turn(BEHIND_SECONDS, after)
+    return Turn(0.0, after)
+
+
+def turn_done(state: ChannelState, *, key: str) -> ChannelState:
+    """The post ``key`` has gone (or will not go): its slot no longer holds the channel's later turns."""
+    return replace(state, held={k: v for k, v in state.held.items() if k != key})
+
+
+def _earlier_held(state: ChannelState, *, key: str, slot: float, now: float) -> bool:
+    """Another post of the channel holds an earlier slot, neither gone nor given up for lost."""
+    return any(now - ABANDONED_SECONDS < other < slot for k, other in state.held.items() if k != key)
 
 
 # The same decision, atomically in Redis: KEYS[1] the channel's free-at time, KEYS[2] the hash of
@@ -107,20 +124,25 @@ _TURN_SCRIPT = """
 local key, now = ARGV[1], tonumber(ARGV[2])
 local interval, tolerance, early = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local behind, abandoned, spacing = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local function earlier_held(slot)
+  local all = redis.call('HGETALL', KEYS[2])
+  for i = 1, #all, 2 do
+    local other = tonumber(all[i + 1])
+    if all[i] ~= key and other < slot and other > now - abandoned then
+      return true
+    end
+  end
+  return false
+end
 local held = redis.call('HGET', KEYS[2], key)
 if held then
   held = tonumber(held)
   if held > now + early then
     return string.format('%.6f', held - now)
   end
-  local all = redis.call('HGETALL', KEYS[2])
-  for i = 1, #all, 2 do
-    local other = tonumber(all[i + 1])
-    if all[i] ~= key and other < held and other > now - abandoned then
-      return string.format('%.6f', behind)
-    end
+  if earlier_held(held) then
+    return string.format('%.6f', behind)
   end
-  redis.call('HDEL', KEYS[2], key)
   return '0'
 end
 local free_at = tonumber(redis.call('GET', KEYS[1]) or now)
@@ -132,12 +154,15 @@ if last and slot < last + spacing then slot = last + spacing end
 local ttl = math.ceil(math.max(free_at + interval, slot) - now) + 120
 redis.call('SET', KEYS[1], string.format('%.6f', free_at + interval), 'EX', ttl)
 redis.call('SET', KEYS[3], string.format('%.6f', slot), 'EX', ttl)
-if slot <= now + early then
-  return '0'
-end
 redis.call('HSET', KEYS[2], key, string.format('%.6f', slot))
 redis.call('EXPIRE', KEYS[2], ttl)
-return string.format('%.6f', slot - now)
+if slot > now + early then
+  return string.format('%.6f', slot - now)
+end
+if earlier_held(slot) then
+  return string.format('%.6f', behind)
+end
+return '0'
 """
 
 
@@ -184,6 +209,17 @@ def channel_turns(posts: list[tuple[str, str]], *, now: float | None = None) -> 
         logger.warning("channel pacing unavailable; posting without it", exc_info=True)
         return [0.0] * len(posts)
     return [max(float(answer), 0.0) for answer in answers]
+
+
+def channel_turn_done(*, channel: str, key: str) -> None:
+    """The post ``key`` has gone, or will not go (``turn_done``); never raises."""
+    if not pacing_enabled():
+        return
+    client, _ = _redis(settings.CELERY_BROKER_URL)
+    try:
+        client.hdel(f"{KEY_PREFIX}{channel}:held", key)
+    except Exception:  # its slot is given up for lost after ABANDONED_SECONDS anyway
+        logger.warning("channel pacing unavailable; a finished turn is left to expire", exc_info=True)
 
 
 def channel_turn(*, channel: str, key: str, now: float | None = None) -> float:

@@ -39,7 +39,7 @@ from escalation.keys import post_key
 from escalation.messages import NextStep, render_escalation
 from escalation.models import DEFAULT_SNOOZE_MINUTES, Escalation, FiredVia, TicketSla
 from escalation.outcomes import FireOutcome
-from escalation.pacing import claimed_level_wait_for_turn, level_turn_wait
+from escalation.pacing import claimed_level_wait_for_turn, level_turn_done, level_turn_wait
 from escalation.paging import page_level_abandon, page_level_draft, page_level_event, page_level_record
 from escalation.queueing import escalation_queue, horizon
 from escalation.thread_state import ticket_thread_refresh
@@ -357,7 +357,7 @@ def escalation_fire(
         message = level_message_record(row, ticket=ticket, draft=draft)
     if wait := level_turn_wait(row, ticket=ticket):
         return _wait_for_turn(row, wait=wait)
-    return claimed_level_post(row, ticket=ticket, message=message, now=now)
+    return _post_in_turn(row, ticket=ticket, message=message, now=now)
 
 
 def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome:
@@ -375,7 +375,15 @@ def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome
     message = level_message_record(row, ticket=ticket, draft=escalation_draft(row, ticket=ticket, now=now))
     if wait := level_turn_wait(row, ticket=ticket):
         return _wait_for_turn(row, wait=wait)
-    return claimed_level_post(row, ticket=ticket, message=message, now=now)
+    return _post_in_turn(row, ticket=ticket, message=message, now=now)
+
+
+def _post_in_turn(row: Escalation, *, ticket: Ticket, message: OutboxMessage, now: datetime) -> FireOutcome:
+    """Post at the channel's turn; the turn is given back once the post has gone (or failed)."""
+    try:
+        return claimed_level_post(row, ticket=ticket, message=message, now=now)
+    finally:
+        level_turn_done(row, ticket=ticket)
 
 
 def _wait_for_turn(row: Escalation, *, wait: float) -> FireOutcome:

@@ -61,7 +61,7 @@ from escalation.keys import post_key
 from escalation.messages import NextStep
 from escalation.models import Escalation
 from escalation.outcomes import FireOutcome
-from escalation.pacing import claimed_levels_wait_for_turns, levels_turn_waits
+from escalation.pacing import claimed_levels_wait_for_turns, level_turn_done, levels_turn_waits
 from escalation.thread_state import ticket_thread_refresh
 from escalation.transitions import EscalationState
 from tickets.models import LIVE_STATES, ResponseMode, Ticket, TicketState
@@ -140,14 +140,20 @@ def _post_all(levels: list[_Level], *, now: datetime) -> Counter[FireOutcome]:
         if message is None or message.pk not in marked:
             # Recorded by an earlier attempt (it may have reached Slack), or changed meanwhile.
             message = level_message_record(level.row, ticket=level.ticket, draft=level.draft)
-            outcomes[claimed_level_post(level.row, ticket=level.ticket, message=message, now=now)] += 1
+            try:
+                outcomes[claimed_level_post(level.row, ticket=level.ticket, message=message, now=now)] += 1
+            finally:
+                level_turn_done(level.row, ticket=level.ticket)
             continue
         level.message = message
-        if timezone.now() > last_start:  # the claim's lease is running out: the next attempt looks first
-            delivery = Delivery(DeliveryStatus.AMBIGUOUS, message, error="batch ran out of time",
-                                not_before=message.not_before)
-        else:
-            delivery = outbox_post_marked(message)
+        try:
+            if timezone.now() > last_start:  # the claim's lease is running out: the next attempt looks first
+                delivery = Delivery(DeliveryStatus.AMBIGUOUS, message, error="batch ran out of time",
+                                    not_before=message.not_before)
+            else:
+                delivery = outbox_post_marked(message)
+        finally:  # gone (or not going now): the channel's next turn need not wait for the settle
+            level_turn_done(level.row, ticket=level.ticket)
         if delivery.status == DeliveryStatus.SENT:
             sent.append((level, delivery))
         else:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
-from base.channel_pacing import channel_turn, channel_turns
+from base.channel_pacing import channel_turn, channel_turn_done, channel_turns
 from escalation.keys import post_key
 from escalation.models import Escalation
 from escalation.queueing import escalation_queue, escalation_task_id, escalation_task_send, horizon
@@ -31,6 +31,12 @@ def level_turn_wait(row: Escalation, *, ticket: Ticket) -> float:
     """Seconds this level's post must wait for its channel's turn (0: now)."""
     key = post_key(ticket_id=row.ticket_id, level=row.level, cycle=row.cycle)
     return channel_turn(channel=ticket.channel.slack_channel_id, key=key)
+
+
+def level_turn_done(row: Escalation, *, ticket: Ticket) -> None:
+    """The level's post has gone (or will not go now): the channel's later turns need not wait for it."""
+    channel_turn_done(channel=ticket.channel.slack_channel_id,
+                      key=post_key(ticket_id=row.ticket_id, level=row.level, cycle=row.cycle))
 
 
 def levels_turn_waits(levels: list[tuple[Escalation, Ticket]]) -> list[float]:

@@ -13,18 +13,23 @@ from base.channel_pacing import (
     ChannelState,
     PaceRule,
     channel_turn,
+    channel_turn_done,
     channel_turns,
     turn_decide,
+    turn_done,
 )
 
 RULE = PaceRule(interval=1.0, burst=2)
 
 
-def ask(state, keys, *, now, rule=RULE):
+def ask(state, keys, *, now, rule=RULE, post=True):
+    """Ask for turns; with ``post``, the ones told to go are sent at once (``turn_done``)."""
     waits = {}
     for key in keys:
         turn = turn_decide(state, key=key, now=now, rule=rule)
         waits[key], state = turn.wait, turn.state
+        if post and turn.wait == 0:
+            state = turn_done(state, key=key)
     return waits, state
 
 
@@ -32,6 +37,25 @@ def test_a_burst_goes_at_once_and_the_rest_one_interval_apart():
     waits, state = ask(ChannelState(), [f"k{i}" for i in range(6)], now=100.0)
     assert waits == {"k0": 0.0, "k1": 0.0, "k2": 1.0, "k3": 2.0, "k4": 3.0, "k5": 4.0}
     assert state.held == {"k2": 101.0, "k3": 102.0, "k4": 103.0, "k5": 104.0}
+
+
+def test_a_post_that_goes_holds_its_turn_until_it_has_gone():
+    """A worker slow to send a post whose turn came does not let the next turn overtake it."""
+    rule = PaceRule(interval=1.2, burst=3, spacing=0.5)
+    first = turn_decide(ChannelState(), key="a", now=0.0, rule=rule)
+    assert first.wait == 0.0 and first.state.held == {"a": 0.0}  # going, not gone yet
+    second = turn_decide(first.state, key="b", now=0.0, rule=rule)
+    assert second.wait == pytest.approx(0.5)
+    # b comes back at its slot while a is still being sent: b waits for it.
+    behind = turn_decide(second.state, key="b", now=0.6, rule=rule)
+    assert behind.wait == BEHIND_SECONDS
+    # A new post whose slot is now waits as well, keeping its slot.
+    third = turn_decide(second.state, key="c", now=1.1, rule=rule)
+    assert third.wait == BEHIND_SECONDS and third.state.held["c"] == pytest.approx(1.1)
+    sent = turn_done(third.state, key="a")
+    assert turn_decide(sent, key="b", now=1.2, rule=rule).wait == 0.0
+    # A post never reported gone is given up for lost after a while.
+    assert turn_decide(third.state, key="b", now=ABANDONED_SECONDS + 0.1, rule=rule).wait == 0.0
 
 
 def test_turns_are_given_in_the_order_asked():
@@ -49,8 +73,8 @@ def test_a_waiting_post_keeps_its_slot_and_goes_at_it():
     early = turn_decide(state, key="c", now=0.5, rule=RULE)
     assert early.wait == pytest.approx(0.5)  # too early: still waits, for the same slot
     back = turn_decide(early.state, key="c", now=1.0 - EARLY_SECONDS / 2, rule=RULE)
-    assert back.wait == 0.0 and "c" not in back.state.held
-    assert back.state.held == {"d": 2.0, "e": 3.0}
+    assert back.wait == 0.0
+    assert turn_done(back.state, key="c").held == {"d": 2.0, "e": 3.0}
 
 
 ONE_A_SECOND = PaceRule(interval=1.0, burst=1)
@@ -63,7 +87,8 @@ def test_a_turn_that_has_come_lets_an_earlier_slot_go_first():
     assert behind.wait == BEHIND_SECONDS and behind.state == state
     b = turn_decide(state, key="b", now=2.1, rule=ONE_A_SECOND)
     assert b.wait == 0.0
-    assert turn_decide(b.state, key="c", now=2.2, rule=ONE_A_SECOND).wait == 0.0
+    assert turn_decide(b.state, key="c", now=2.2, rule=ONE_A_SECOND).wait == BEHIND_SECONDS  # b on its way
+    assert turn_decide(turn_done(b.state, key="b"), key="c", now=2.2, rule=ONE_A_SECOND).wait == 0.0
 
 
 def test_a_slot_long_past_is_given_up_for_lost():
@@ -90,8 +115,10 @@ def test_posts_of_a_burst_go_spacing_apart_then_one_interval_apart():
 def test_two_levels_due_together_both_go_within_the_spacing():
     waits, _ = ask(ChannelState(), ["a", "b"], now=50.0, rule=SPACED)
     assert waits == {"a": 0.0, "b": 0.5}
-    # The bucket refills meanwhile: a pair a few seconds later does the same.
+    # The bucket refills meanwhile: a pair a few seconds later does the same (b having come back
+    # at its turn and gone).
     _, state = ask(ChannelState(), ["a", "b"], now=50.0, rule=SPACED)
+    _, state = ask(state, ["b"], now=50.5, rule=SPACED)
     later, _ = ask(state, ["c", "d"], now=55.0, rule=SPACED)
     assert later == {"c": 0.0, "d": 0.5}
 
@@ -128,15 +155,21 @@ def redis_pacing(settings):
 def test_redis_gives_the_same_turns_as_the_decision(redis_pacing):
     rule = PaceRule(interval=1.0, burst=2, spacing=BURST_SPACING_SECONDS)
     now = 1_800_000_000.0
+    # (key, when it asks) or (key, None): its post has gone.
     sequence = [("a", now), ("b", now), ("c", now), ("d", now + 0.3), ("c", now + 0.5), ("d", now + 2.0),
-                ("c", now + 1.0), ("e", now + 1.2), ("d", now + 2.0), ("f", now + 9.0), ("g", now + 9.0),
-                ("e", now + 30.0), ("h", now + 30.0)]
+                ("b", now + 0.55), ("a", None), ("b", now + 0.6), ("c", now + 1.0), ("b", None),
+                ("c", now + 1.05), ("c", None), ("e", now + 1.2), ("d", now + 2.0), ("d", None),
+                ("f", now + 9.0), ("f", None), ("g", now + 9.0), ("e", now + 30.0), ("h", now + 30.0)]
     state = ChannelState()
     for key, at in sequence:
+        if at is None:
+            state = turn_done(state, key=key)
+            channel_turn_done(channel=redis_pacing, key=key)
+            continue
         expected = turn_decide(state, key=key, now=at, rule=rule)
         state = expected.state
         wait = channel_turn(channel=redis_pacing, key=key, now=at)
-        assert wait == pytest.approx(expected.wait, abs=1e-5), key
+        assert wait == pytest.approx(expected.wait, abs=1e-5), (key, at - now)
 
 
 def test_turns_asked_together_in_redis_are_the_decisions_in_the_order_given(redis_pacing, settings):
@@ -155,8 +188,10 @@ def test_turns_asked_together_in_redis_are_the_decisions_in_the_order_given(redi
     try:
         assert channel_turns(posts, now=now) == pytest.approx(expected, abs=1e-5)
         assert 0 < expected[2] < expected[3] < expected[5]  # the channel's later posts wait, in order
-        # Coming back at their slots, each goes at the slot it was given, in the order given.
+        # Coming back at their slots once the first has gone, each goes at the slot it was given.
+        channel_turn_done(channel=redis_pacing, key="a")
         assert channel_turns([(redis_pacing, "b")], now=now + expected[2]) == [0.0]
+        channel_turn_done(channel=redis_pacing, key="b")
         assert channel_turns([(redis_pacing, "c")], now=now + expected[3]) == [0.0]
     finally:
         redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from base.channel_pacing import ChannelState, PaceRule, turn_decide
+from base.channel_pacing import ChannelState, PaceRule, turn_decide, turn_done
 from escalation import pacing
 from escalation.arming import ticket_arm
 from escalation.outcomes import FireOutcome
@@ -37,6 +37,11 @@ def turns(monkeypatch):
     monkeypatch.setattr(pacing, "channel_turn", channel_turn)
     monkeypatch.setattr(pacing, "channel_turns", lambda posts, now=None: [
         channel_turn(channel=channel, key=key, now=now) for channel, key in posts])
+
+    def channel_turn_done(*, channel, key):
+        channels[channel] = turn_done(channels.get(channel, ChannelState()), key=key)
+
+    monkeypatch.setattr(pacing, "channel_turn_done", channel_turn_done)
     return asked
 
 

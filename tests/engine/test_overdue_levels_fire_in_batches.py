@@ -11,7 +11,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from base.channel_pacing import ChannelState, PaceRule, turn_decide
+from base.channel_pacing import ChannelState, PaceRule, turn_decide, turn_done
 from base.models import OutboxMessage, OutboxStatus
 from escalation import firing_batch, pacing
 from escalation.arming import ticket_arm
@@ -112,7 +112,11 @@ def one_a_second(monkeypatch):
             waits.append(turn.wait)
         return waits
 
+    def done(*, channel, key):
+        channels[channel] = turn_done(channels.get(channel, ChannelState()), key=key)
+
     monkeypatch.setattr(pacing, "channel_turns", turns)
+    monkeypatch.setattr(pacing, "channel_turn_done", done)
 
 
 def test_levels_told_to_wait_for_their_channel_are_released_before_anything_is_drafted(
