@@ -379,11 +379,16 @@ def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome
 
 
 def _post_in_turn(row: Escalation, *, ticket: Ticket, message: OutboxMessage, now: datetime) -> FireOutcome:
-    """Post at the channel's turn; the turn is given back once the post has gone (or failed)."""
+    """Post at the channel's turn; the turn is given back once the post has gone (or failed). A
+    post Slack refused with a 429 keeps its turn: the channel's later turns wait for it (up to
+    ``ABANDONED_SECONDS``), so it is not overtaken when it comes back after Retry-After."""
+    outcome = None
     try:
-        return claimed_level_post(row, ticket=ticket, message=message, now=now)
+        outcome = claimed_level_post(row, ticket=ticket, message=message, now=now)
+        return outcome
     finally:
-        level_turn_done(row, ticket=ticket)
+        if outcome != FireOutcome.RATE_LIMITED:
+            level_turn_done(row, ticket=ticket)
 
 
 def _wait_for_turn(row: Escalation, *, wait: float) -> FireOutcome:

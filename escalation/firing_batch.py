@@ -140,12 +140,16 @@ def _post_all(levels: list[_Level], *, now: datetime) -> Counter[FireOutcome]:
         if message is None or message.pk not in marked:
             # Recorded by an earlier attempt (it may have reached Slack), or changed meanwhile.
             message = level_message_record(level.row, ticket=level.ticket, draft=level.draft)
+            outcome = None
             try:
-                outcomes[claimed_level_post(level.row, ticket=level.ticket, message=message, now=now)] += 1
-            finally:
-                level_turn_done(level.row, ticket=level.ticket)
+                outcome = claimed_level_post(level.row, ticket=level.ticket, message=message, now=now)
+                outcomes[outcome] += 1
+            finally:  # a post refused with a 429 keeps its turn (escalation/firing.py)
+                if outcome != FireOutcome.RATE_LIMITED:
+                    level_turn_done(level.row, ticket=level.ticket)
             continue
         level.message = message
+        delivery = None
         try:
             if timezone.now() > last_start:  # the claim's lease is running out: the next attempt looks first
                 delivery = Delivery(DeliveryStatus.AMBIGUOUS, message, error="batch ran out of time",
@@ -153,7 +157,8 @@ def _post_all(levels: list[_Level], *, now: datetime) -> Counter[FireOutcome]:
             else:
                 delivery = outbox_post_marked(message)
         finally:  # gone (or not going now): the channel's next turn need not wait for the settle
-            level_turn_done(level.row, ticket=level.ticket)
+            if delivery is None or delivery.status != DeliveryStatus.RATE_LIMITED:
+                level_turn_done(level.row, ticket=level.ticket)
         if delivery.status == DeliveryStatus.SENT:
             sent.append((level, delivery))
         else:

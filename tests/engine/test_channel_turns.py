@@ -97,3 +97,23 @@ def test_the_sweeper_leaves_a_level_waiting_for_its_turn_and_posts_it_then(
         assert escalations_sweep(now=turn).outcomes == {FireOutcome.FIRED: 1}
     assert len(fake_slack.posts(channel="CSUPPORT1")) == 2
     assert turns.count(f"ticket:{waiting.ticket_id}:level:1") == 2  # asked, then took its held turn
+
+
+def test_a_post_refused_with_a_429_keeps_its_turn_and_is_not_overtaken(
+    make_ticket, engineers, thread_in, fake_slack, turns
+):
+    tickets = [thread_in(make_ticket(slack_ts=f"1700000000.00030{i}")) for i in range(2)]
+    for ticket in tickets:
+        ticket_arm(ticket=ticket, now=T0)
+    first, second = _level1s(tickets)
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=2)
+    assert fire(first, at=DUE) == FireOutcome.RATE_LIMITED
+    assert fire(second, at=DUE) == FireOutcome.PACED  # its turn is a second later
+    # At its turn the refused first has not gone yet: the second waits for it.
+    assert fire(second, at=DUE + timedelta(seconds=1)) == FireOutcome.PACED
+    first.refresh_from_db()
+    assert first.not_before == DUE + timedelta(seconds=2)  # Slack's Retry-After
+    assert fire(first, at=first.not_before) == FireOutcome.FIRED
+    assert fire(second, at=first.not_before + timedelta(seconds=0.3)) == FireOutcome.FIRED
+    posted = [c.args["thread_ts"] for c in fake_slack.calls("chat.postMessage") if c.status == 200]
+    assert posted == [t.slack_ts for t in tickets]
