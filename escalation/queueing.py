@@ -48,9 +48,10 @@ def escalation_task_id() -> str:
 
 def escalation_task_send(row: Escalation, *, task_id: str, at: datetime) -> None:
     """Publish, after commit, the delayed task ``task_id`` of ``row`` at its current version
-    (recorded on the row by the caller, as ``mark_queued`` does)."""
-    task_send_on_commit(FIRE_TASK, args=(row.pk, row.version), task_id=task_id, eta=at,
-                        why_safe="the sweeper will fire the level")
+    (recorded on the row by the caller, as ``mark_queued`` does). It carries the level's due
+    time, so that a task on time knows it without a look at the row (escalation/sweeping.py)."""
+    task_send_on_commit(FIRE_TASK, args=(row.pk, row.version, row.due_at.timestamp()), task_id=task_id,
+                        eta=at, why_safe="the sweeper will fire the level")
 
 
 def escalations_queue_within_horizon(rows: list[Escalation], *, now: datetime) -> int:

@@ -121,16 +121,18 @@ def escalations_sweep(
             return result
 
 
-def escalation_fire_or_sweep(*, escalation_id: int, version: int) -> tuple[FireOutcome, SweepResult | None]:
+def escalation_fire_or_sweep(*, escalation_id: int, version: int, due_at: datetime | None = None
+                             ) -> tuple[FireOutcome, SweepResult | None]:
     """A level's delayed task: fire it, or, if it is long overdue (so likely one of many, after an
     outage), sweep: the overdue levels fire in batches in due order, this one among them (it is
     due and pending, so this sweep or a concurrent one takes it). With the sweep's ``more`` set,
-    the caller queues another sweep to go on."""
-    if not _batches():
+    the caller queues another sweep to go on. ``due_at``: the level's due time as queued, if the
+    task carries it (a task on time then fires at once)."""
+    now = timezone.now()
+    if not _batches() or (due_at is not None and now - due_at <= CATCH_UP_AFTER):
         return escalation_fire(escalation_id=escalation_id, version=version, via=FiredVia.TASK), None
     # After an outage most tasks find their level fired by a batch, or long overdue: a look at the
     # row's state alone (no ticket, channel, tier or snapshot) tells them so, at a fraction of the cost.
-    now = timezone.now()
     found = (Escalation.objects.filter(pk=escalation_id)
              .values_list("state", "version", "due_at", "not_before").first())
     if found is None:

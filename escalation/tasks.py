@@ -5,6 +5,8 @@ The engine sends them by name (escalation/queueing.py), so it never imports this
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from celery import shared_task
 
 from escalation.duplicates import CHECK_TASK, outbox_duplicate_check_one, outbox_duplicates_check_due
@@ -19,10 +21,12 @@ from escalation.thread_state import ticket_thread_updates_send as send_thread_up
 
 
 @shared_task(name="escalation.tasks.escalation_fire", ignore_result=True)
-def escalation_fire(escalation_id: int, version: int) -> str:
-    """The delayed task of one level. A duplicate, stale or early one does nothing; a long
-    overdue one sweeps (the overdue levels fire in batches), and a backlog goes on at once."""
-    outcome, sweep_result = fire_or_sweep(escalation_id=escalation_id, version=version)
+def escalation_fire(escalation_id: int, version: int, due: float | None = None) -> str:
+    """The delayed task of one level (``due``: its due time, epoch seconds; absent from tasks
+    queued before it was sent). A duplicate, stale or early one does nothing; a long overdue
+    one sweeps (the overdue levels fire in batches), and a backlog goes on at once."""
+    due_at = datetime.fromtimestamp(due, tz=UTC) if due is not None else None
+    outcome, sweep_result = fire_or_sweep(escalation_id=escalation_id, version=version, due_at=due_at)
     if sweep_result is not None and sweep_result.more:
         escalations_sweep.delay()
     return str(outcome)

@@ -90,12 +90,19 @@ def test_a_task_that_finds_its_level_long_overdue_sweeps_the_overdue_levels(over
     assert outcome == FireOutcome.OVERDUE
     assert swept.outcomes == {FireOutcome.FIRED: len(overdue)} and not swept.more
     assert _level1(overdue[5]).state == EscalationState.FIRED
-    # A level due just now fires alone, by its task, as before.
-    level2 = rows(overdue[0])[1]
-    with time_machine.travel(level2.due_at + timedelta(seconds=0.5), tick=False):
-        outcome, swept = escalation_fire_or_sweep(escalation_id=level2.pk, version=level2.version)
-    assert (outcome, swept) == (FireOutcome.FIRED, None)
-    assert rows(overdue[0])[1].fired_via == FiredVia.TASK
+    # A level due just now fires alone, by its task, as before; a task that carries its level's due
+    # time knows that without a look at the row.
+    for ticket, carried in ((overdue[0], None), (overdue[1], "due")):
+        level2 = rows(ticket)[1]
+        with time_machine.travel(level2.due_at + timedelta(seconds=0.5), tick=False), \
+                CaptureQueriesContext(connection) as captured:
+            outcome, swept = escalation_fire_or_sweep(escalation_id=level2.pk, version=level2.version,
+                                                      due_at=level2.due_at if carried else None)
+        assert (outcome, swept) == (FireOutcome.FIRED, None)
+        assert rows(ticket)[1].fired_via == FiredVia.TASK
+        looked = [q["sql"] for q in captured.captured_queries
+                  if q["sql"].startswith('SELECT "escalation_escalation"."state" AS "state"')]
+        assert len(looked) == (0 if carried else 1), [q["sql"][:80] for q in captured.captured_queries]
 
 
 @pytest.fixture
