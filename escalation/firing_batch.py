@@ -1,37 +1,44 @@
 """Overdue levels fire in batches: after an outage or a restart thousands can be due at once.
 
 One level on its own (escalation/firing.py) costs about thirteen statements and a roster lookup.
-The sweeper, and a level's task that finds its level long overdue (escalation/sweeping.py), claim
+The sweeper, and a level's task that finds its level long overdue (escalation/sweeping.py), take
 the overdue levels a batch at a time, in due order, and fire them here by the same rules, with
-the same outcomes, in a few statements for the whole batch:
+the same outcomes, in a few statements for the whole batch.
 
-1. A level that needs more than a post goes the one-level way (``escalation_deliver_claimed``):
-   a page step, a ticket answered or closed meanwhile, a channel whose helpdesk is asked first.
+In one transaction, holding the rows' locks (batches are taken one after another, so turns follow
+due order across them too):
+
+1. A level that needs more than a post is claimed and goes the one-level way afterwards
+   (``escalation_deliver_claimed``): a page step, a ticket answered or closed meanwhile, a
+   channel whose helpdesk is asked first.
 2. The others ask their channels for turns in one Redis round trip, in due order
-   (base/channel_pacing.py). Those told to wait are released in one statement, each with a
-   delayed task for its turn, before anything is drafted for them.
-3. The rest are drafted (each distinct target resolved once: one moment, one roster; the next
-   steps of all read together) and their messages recorded in one INSERT. A message recorded by
-   an earlier attempt goes the one-level way: it may have reached Slack.
-4. They are marked "sending" in one statement, posted one after another, and those Slack took
-   are settled in one transaction: outbox rows "sent", levels "fired", their timeline events.
+   (base/channel_pacing.py). Those told to wait stay pending until their turns, each with a
+   delayed task for then, in one statement: nothing is drafted for them.
+3. The rest are claimed in one statement and drafted (each distinct target resolved once: one
+   moment, one roster; the next steps of all read together), their messages recorded in one
+   INSERT and marked "sending" in one UPDATE. A message recorded by an earlier attempt is left
+   as it is: it goes the one-level way (it may have reached Slack).
 
-Where a worker killed mid-batch leaves the levels (as for one level, for many rows at a time):
-claimed and not yet recorded, or recorded "new": the sweeper takes them over when the claim's
-lease runs out, and posts. Marked "sending": the next attempt waits until the outbox row's
-``not_before`` (the end of the claim's lease plus the ambiguous wait; no post of a batch starts
-later than the client timeout before the lease ends) and looks in the thread before posting.
-Posted, not settled: found in the thread then, and settled.
+Then, outside it, they are posted one after another, and those Slack took are settled in one
+transaction: outbox rows "sent", levels "fired", their timeline events.
+
+Should the database fail before the first commit, nothing is claimed or recorded: the levels are
+due as they were. Where a worker killed after it leaves them (as one level alone, many at a
+time): claimed and marked "sending", the sweeper takes them over when the claim's lease runs out,
+waits until the outbox row's ``not_before`` (the end of the lease plus the ambiguous wait; no
+post of a batch starts later than the client timeout before the lease ends) and looks in the
+thread before posting; posted and not settled, it finds them there and settles.
 """
+
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from base.models import OutboxMessage
@@ -53,15 +60,16 @@ from escalation.firing import (
     claimed_level_post,
     escalation_deliver_claimed,
     escalation_draft,
+    escalations_claim_locked,
     level_fired_event,
     level_message_fields,
     level_message_record,
 )
 from escalation.keys import post_key
 from escalation.messages import NextStep
-from escalation.models import Escalation
+from escalation.models import Escalation, FiredVia
 from escalation.outcomes import FireOutcome
-from escalation.pacing import claimed_levels_wait_for_turns, level_turn_done, levels_turn_waits
+from escalation.pacing import level_turn_done, levels_turn_waits, locked_levels_wait_for_turns
 from escalation.thread_state import ticket_thread_refresh
 from escalation.transitions import EscalationState
 from tickets.models import LIVE_STATES, ResponseMode, Ticket, TicketState
@@ -79,39 +87,77 @@ class _Level:
     ticket: Ticket
     draft: Draft | None = None
     message: OutboxMessage | None = None
+    marked: bool = False  # its message was recorded now and marked "sending" with the batch
 
 
 @dataclass
 class Batch:
-    """Claimed levels, in due order, and the channels' turns of those that only post."""
+    """Due levels taken together, in due order."""
 
-    alone: list[Escalation]  # the one-level way
-    plain: list[_Level]
-    turns: list[float]
+    now: datetime  # when they were claimed
+    alone: list[Escalation] = field(default_factory=list)  # claimed: the one-level way
+    going: list[_Level] = field(default_factory=list)  # claimed, drafted and recorded: they post
+    waiting: int = 0  # left pending until their channels' turns
+
+    @property
+    def taken(self) -> int:
+        return len(self.alone) + len(self.going) + self.waiting
 
 
-def claimed_levels_turns(rows: list[Escalation]) -> Batch:
-    """Ask the channels' turns of the claimed ``rows`` (each with its ticket, channel, tier and
-    snapshot loaded, in due order) that only post. The caller asks while it holds the lock under
-    which it claimed them, so that batches claimed one after the other get turns in that order."""
-    alone = [row for row in rows if _one_level_way(row)]
+# Batches are taken one after another (this lock, in the transaction that takes one): the
+# channels' turns follow due order across batches too. Posting is what they do side by side.
+_TAKE_LOCK = 0x51A_B0D1
+
+
+def due_levels_lock_for_taking() -> None:
+    """Wait for the batch being taken elsewhere; held until the caller's transaction ends."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_TAKE_LOCK])
+
+
+def locked_levels_take(rows: list[Escalation], *, now: datetime) -> Batch:
+    """Take due levels the caller has locked in its transaction (under
+    ``due_levels_lock_for_taking``; in due order, each with its ticket, channel, tier and snapshot
+    loaded): ask their channels' turns in one round trip, leave those told to wait pending until
+    then, claim the rest, and draft, record and mark "sending" the messages of those that post.
+    It all commits with the caller's transaction: should the database fail before, nothing is
+    claimed and nothing recorded, and the levels are due as they were."""
+    batch = Batch(now=now, alone=[row for row in rows if _one_level_way(row)])
     plain = [_Level(row, row.ticket) for row in rows if not _one_level_way(row)]
-    return Batch(alone, plain, levels_turn_waits([(level.row, level.ticket) for level in plain]))
-
-
-def claimed_levels_fire(batch: Batch, *, now: datetime) -> Counter[FireOutcome]:
-    """Fire a batch claimed at ``now``; the outcome of each level, counted."""
-    outcomes: Counter[FireOutcome] = Counter()
-    for row in batch.alone:
-        outcomes[escalation_deliver_claimed(row, now=now)] += 1
-    plain, turns = batch.plain, batch.turns
+    turns = levels_turn_waits([(level.row, level.ticket) for level in plain])
     waits = [(level.row, turn) for level, turn in zip(plain, turns, strict=True) if turn > 0]
-    released = len(claimed_levels_wait_for_turns(waits, now=timezone.now()))
-    outcomes[FireOutcome.PACED] += released
-    outcomes[FireOutcome.LOST] += len(waits) - released
-    going = [level for level, turn in zip(plain, turns, strict=True) if turn <= 0]
-    if going:
-        outcomes.update(_post_all(going, now=now))
+    locked_levels_wait_for_turns(waits, now=timezone.now())
+    batch.waiting = len(waits)
+    batch.going = [level for level, turn in zip(plain, turns, strict=True) if turn <= 0]
+    claimed = batch.alone + [level.row for level in batch.going]
+    escalations_claim_locked(claimed, now=now, via=FiredVia.SWEEPER)
+    if batch.going:
+        _record_all(batch.going, now=now)
+    return batch
+
+
+def _record_all(levels: list[_Level], *, now: datetime) -> None:
+    _draft_all(levels, now=now)
+    fresh = outbox_record_new([OutboxMessage(**level_message_fields(level.row, ticket=level.ticket,
+                                                                    draft=level.draft)) for level in levels])
+    # Marked "sending" until no post of this batch can land any more (see the module's docstring).
+    lease = timedelta(seconds=settings.ESCALATION_CLAIM_LEASE_SECONDS)
+    marked = {m.pk for m in outbox_start_new(list(fresh.values()), not_before=now + lease + ambiguous_wait())}
+    for level in levels:
+        message = fresh.get(_key(level.row))
+        if message is None:  # recorded by an earlier attempt: it may have reached Slack
+            message = level_message_record(level.row, ticket=level.ticket, draft=level.draft)
+        level.message, level.marked = message, message.pk in marked
+
+
+def taken_levels_fire(batch: Batch) -> Counter[FireOutcome]:
+    """Fire a batch taken by ``locked_levels_take`` (outside any transaction); the outcome of each
+    level, counted (those left waiting for their turns as ``PACED``)."""
+    outcomes: Counter[FireOutcome] = Counter({FireOutcome.PACED: batch.waiting})
+    for row in batch.alone:
+        outcomes[escalation_deliver_claimed(row, now=batch.now)] += 1
+    if batch.going:
+        outcomes.update(_post_all(batch.going, now=batch.now))
     return +outcomes
 
 
@@ -127,19 +173,13 @@ def _key(row: Escalation) -> str:
 
 def _post_all(levels: list[_Level], *, now: datetime) -> Counter[FireOutcome]:
     outcomes: Counter[FireOutcome] = Counter()
-    _draft_all(levels, now=now)
-    fresh = outbox_record_new([OutboxMessage(**level_message_fields(level.row, ticket=level.ticket,
-                                                                    draft=level.draft)) for level in levels])
-    # Marked "sending" until no post of this batch can land any more (see the module's docstring).
     lease = timedelta(seconds=settings.ESCALATION_CLAIM_LEASE_SECONDS)
-    marked = {m.pk for m in outbox_start_new(list(fresh.values()), not_before=now + lease + ambiguous_wait())}
     last_start = now + lease - timedelta(seconds=settings.SLACK_TIMEOUT_SECONDS) - timedelta(seconds=5)
     sent: list[tuple[_Level, Delivery]] = []
     for level in levels:
-        message = fresh.get(_key(level.row))
-        if message is None or message.pk not in marked:
-            # Recorded by an earlier attempt (it may have reached Slack), or changed meanwhile.
-            message = level_message_record(level.row, ticket=level.ticket, draft=level.draft)
+        message = level.message
+        if not level.marked:
+            # Recorded by an earlier attempt (it may have reached Slack): the one-level way.
             outcome = None
             try:
                 outcome = claimed_level_post(level.row, ticket=level.ticket, message=message, now=now)
@@ -148,7 +188,6 @@ def _post_all(levels: list[_Level], *, now: datetime) -> Counter[FireOutcome]:
                 if outcome != FireOutcome.RATE_LIMITED:
                     level_turn_done(level.row, ticket=level.ticket)
             continue
-        level.message = message
         delivery = None
         try:
             if timezone.now() > last_start:  # the claim's lease is running out: the next attempt looks first

@@ -46,29 +46,20 @@ def levels_turn_waits(levels: list[tuple[Escalation, Ticket]]) -> list[float]:
                           for row, ticket in levels])
 
 
-def claimed_levels_wait_for_turns(waits: list[tuple[Escalation, float]], *, now: datetime
-                                  ) -> list[Escalation]:
-    """``claimed_level_wait_for_turn`` for many levels in one statement, each with its delayed
-    task for its turn (a turn beyond the horizon is left to the horizon job). Returns those
-    released; if one of the claims ran out meanwhile, each is released on its own instead."""
-    released = [(row, now + timedelta(seconds=wait)) for row, wait in waits]
-    queued = [(row, at, escalation_task_id() if at <= now + horizon() else "") for row, at in released]
-    try:
-        with transaction.atomic():
-            if Escalation.objects.release_for_turn_many(queued, error=WAIT_ERROR) != len(queued):
-                raise _ClaimChanged
-            for row, at, task_id in queued:
-                row.state, row.version, row.not_before = EscalationState.PENDING, row.version + 1, at
-                row.celery_task_id, row.enqueued_for = task_id, row.due_at if task_id else None
-                if task_id:
-                    escalation_task_send(row, task_id=task_id, at=at)
-    except _ClaimChanged:
-        return [row for row, wait in waits if claimed_level_wait_for_turn(row, wait=wait, now=now)]
-    return [row for row, _ in waits]
-
-
-class _ClaimChanged(Exception):
-    """A level of a batch is no longer ours as claimed: the batch's statement is rolled back."""
+def locked_levels_wait_for_turns(waits: list[tuple[Escalation, float]], *, now: datetime) -> None:
+    """Due levels the caller has locked wait, pending, for their channels' turns, in one
+    statement, each with a delayed task for its turn (a turn beyond the horizon is left to the
+    horizon job); the tasks are published when the caller's transaction commits."""
+    queued = []
+    for row, wait in waits:
+        at = now + timedelta(seconds=wait)
+        queued.append((row, at, escalation_task_id() if at <= now + horizon() else ""))
+    Escalation.objects.wait_for_turn_locked(queued, error=WAIT_ERROR)
+    for row, at, task_id in queued:
+        row.state, row.version, row.not_before = EscalationState.PENDING, row.version + 1, at
+        row.celery_task_id, row.enqueued_for = task_id, row.due_at if task_id else None
+        if task_id:
+            escalation_task_send(row, task_id=task_id, at=at)
 
 
 def claimed_level_wait_for_turn(row: Escalation, *, wait: float, now: datetime) -> bool:

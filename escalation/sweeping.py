@@ -26,9 +26,14 @@ from escalation.firing import (
     escalation_claim,
     escalation_deliver_claimed,
     escalation_fire,
-    escalations_claim_locked,
 )
-from escalation.firing_batch import BATCH_SIZE, Batch, claimed_levels_fire, claimed_levels_turns
+from escalation.firing_batch import (
+    BATCH_SIZE,
+    Batch,
+    due_levels_lock_for_taking,
+    locked_levels_take,
+    taken_levels_fire,
+)
 from escalation.models import Escalation, FiredVia
 from escalation.outcomes import FireOutcome
 from escalation.queueing import CATCH_UP_AFTER
@@ -71,21 +76,15 @@ def _claim_next_due(now: datetime) -> Escalation | None:
     return None
 
 
-# Batches are claimed (and ask their channels' turns) one after another under this lock, so that a
-# channel's turns follow due order across batches too; posting is what they do side by side.
-_CLAIM_LOCK = 0x51A_B0D1
-
-
-def _claim_due_batch(now: datetime, *, limit: int) -> Batch:
-    """Claim up to ``limit`` due levels, most overdue first, in one transaction (PostgreSQL), and
-    ask their channels' turns before it commits."""
+def _take_due_batch(now: datetime, *, limit: int) -> Batch:
+    """Take up to ``limit`` due levels, most overdue first, in one transaction (PostgreSQL): rows
+    another sweeper holds are skipped (escalation/firing_batch.py: ``locked_levels_take``)."""
     due = (Escalation.objects.filter(_sweepable(now)).order_by("due_at")
            .select_related("ticket__channel__tier", "ticket__sla"))
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CLAIM_LOCK])
+        due_levels_lock_for_taking()
         rows = list(due.select_for_update(skip_locked=True, of=("self",))[:limit])
-        return claimed_levels_turns(escalations_claim_locked(rows, now=now, via=FiredVia.SWEEPER))
+        return locked_levels_take(rows, now=now)
 
 
 def _batches() -> bool:
@@ -105,10 +104,10 @@ def escalations_sweep(
     while True:
         current = now or timezone.now()
         if _batches():
-            batch = _claim_due_batch(current, limit=min(BATCH_SIZE, max(limit - result.handled, 1)))
-            if not batch.alone and not batch.plain:
+            batch = _take_due_batch(current, limit=min(BATCH_SIZE, max(limit - result.handled, 1)))
+            if not batch.taken:
                 return result
-            for outcome, count in claimed_levels_fire(batch, now=current).items():
+            for outcome, count in taken_levels_fire(batch).items():
                 result.outcomes[outcome] = result.outcomes.get(outcome, 0) + count
         else:
             row = _claim_next_due(current)

@@ -142,17 +142,14 @@ class EscalationQuerySet(models.QuerySet):
         attempt is given back (later backoffs stay as they were)."""
         return self._release(row, not_before=not_before, error=error, attempts=F("attempts") - 1)
 
-    def release_for_turn_many(self, waits: list[tuple[Escalation, datetime, str]], *, error: str) -> int:
-        """``release_for_turn`` for many (row, its turn, the id of its delayed task for then) in one
-        statement, each marked queued for that task (as ``mark_queued``; no task: "" and not
-        queued, the horizon job's); the number released."""
+    def wait_for_turn_locked(self, waits: list[tuple[Escalation, datetime, str]], *, error: str) -> int:
+        """Due levels the caller has locked (pending, or a claim whose lease ran out) wait, pending,
+        until their channels' turns: (row, its turn, the id of its delayed task for then, or "" to
+        leave it to the horizon job), in one statement; queued as ``mark_queued`` marks it."""
         if not waits:
             return 0
-        ours = Q()
-        for row, _, _ in waits:
-            ours |= Q(pk=row.pk, version=row.version)
         fields = self.model._meta
-        return self.filter(ours, state=EscalationState.FIRING).update(
+        return self.filter(pk__in=[row.pk for row, _, _ in waits]).update(
             state=EscalationState.PENDING,
             version=F("version") + 1,
             not_before=Case(*[When(pk=row.pk, then=Value(at)) for row, at, _ in waits],
@@ -162,7 +159,6 @@ class EscalationQuerySet(models.QuerySet):
                                 output_field=fields.get_field("celery_task_id")),
             enqueued_for=Case(When(pk__in=[row.pk for row, _, task_id in waits if task_id], then=F("due_at")),
                               default=None, output_field=fields.get_field("enqueued_for")),
-            attempts=F("attempts") - 1,
             updated_at=timezone.now(),
         )
 

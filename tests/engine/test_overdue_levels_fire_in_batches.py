@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from base.channel_pacing import ChannelState, PaceRule, turn_decide, turn_done
@@ -64,10 +64,10 @@ def test_a_sweep_fires_every_overdue_level_once_in_due_order_in_few_statements(o
     assert sorted(posted) == posted == sorted(t.slack_ts for t in overdue)  # once each, in due order
     assert TicketEvent.objects.filter(kind=TicketEventKind.LEVEL_FIRED).count() == pending
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {OutboxStatus.SENT}
-    # One level alone takes 13; the batch's 12 share one claim (3: the claimers' lock, the rows, the
-    # claim), one roster lookup (5), the next steps (1), one record (1), one "sending" (1), one
-    # settle (4: sent, fired, timeline, the thread's state) and the sweep's last look for more (2):
-    # 17, whatever the batch's size.
+    # One level alone takes 13; the batch's 12 share one take (the takers' lock, the rows, the
+    # claim, the next steps, the roster lookup (5), the record, "sending": 11), one settle (4: sent,
+    # fired, timeline, the thread's state) and the sweep's last look for more (2): 17, whatever the
+    # batch's size.
     statements = [q for q in captured.captured_queries
                   if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT"))]
     assert len(statements) <= 17, "\n".join(q["sql"][:120] for q in statements)
@@ -225,3 +225,21 @@ def test_an_answered_ticket_in_a_batch_is_cancelled_and_the_others_fire(overdue,
     result = _sweep(LATE + timedelta(seconds=1))
     assert result.outcomes == {FireOutcome.FIRED: len(overdue) - 1, FireOutcome.CANCELLED: 1}
     assert not fake_slack.posts(thread_ts=closed.slack_ts)
+
+
+def test_a_database_failure_while_taking_a_batch_leaves_its_levels_due_as_they_were(
+    overdue, fake_slack, monkeypatch
+):
+    """Claims, waits for turns and records commit together: a failure before the commit (here, while
+    recording) claims nothing, so the levels fire at the next sweep, not after a claim's lease."""
+    def fail(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(firing_batch, "outbox_record_new", fail)
+    with pytest.raises(OperationalError):
+        _sweep(LATE)
+    monkeypatch.undo()
+    states = set(Escalation.objects.filter(level=1).values_list("state", flat=True))
+    assert states == {EscalationState.PENDING}
+    assert not OutboxMessage.objects.exists() and not fake_slack.posts()
+    assert _sweep(LATE + timedelta(seconds=2)).outcomes == {FireOutcome.FIRED: len(overdue)}
