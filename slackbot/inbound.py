@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 
@@ -154,13 +154,34 @@ def _insert_row(inbound: SlackInbound) -> None:
     inbound._state.adding, inbound._state.db = False, connection.alias
 
 
+def _insert_autocommit(inbound: SlackInbound) -> None:
+    """One statement, one round trip: the INSERT is the connection's health check.
+
+    Django checks a reused connection (CONN_HEALTH_CHECKS) with a ``SELECT 1`` before a
+    request's first query, a round trip as costly as the INSERT itself. Here the INSERT
+    goes first; should the connection turn out dead (PostgreSQL restarted since), it is
+    closed and the INSERT made once more on a new one, as the check would have done.
+    """
+    if connection.connection is None or connection.health_check_done or not connection.health_check_enabled:
+        _insert_row(inbound)
+        return
+    connection.health_check_done = True
+    try:
+        _insert_row(inbound)
+    except (OperationalError, InterfaceError):
+        if connection.is_usable():
+            raise  # the connection works: not what a health check is for
+        connection.close()
+        _insert_row(inbound)  # had the first one landed after all, this is a duplicate: stored once
+
+
 def _insert(**fields: Any) -> SlackInbound:
     inbound = SlackInbound(**fields)
     if connection.in_atomic_block:
         with transaction.atomic():  # a savepoint: a duplicate must not break the caller's transaction
             _insert_row(inbound)
     else:
-        _insert_row(inbound)  # autocommit: one statement, one round trip
+        _insert_autocommit(inbound)
     return inbound
 
 
