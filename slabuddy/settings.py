@@ -93,6 +93,9 @@ MIDDLEWARE = [
     # /healthz and /readyz answer before host validation and the HTTPS redirect,
     # so container health checks work with any Host header (ops/middleware.py).
     "ops.middleware.HealthEndpointsMiddleware",
+    # POST /slack/events skips the middleware for people and the URL resolver: Slack
+    # floods it and wants an answer within 3 s (slackbot/middleware.py).
+    "slackbot.middleware.SlackEventsShortPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files under gunicorn
     "django.contrib.sessions.middleware.SessionMiddleware",
