@@ -60,28 +60,13 @@ class EscalationQuerySet(models.QuerySet):
     # -- pending -> firing -------------------------------------------------------
     def claim(self, row: Escalation, *, now: datetime, via: str, lease: timedelta) -> bool:
         """Take ``row`` for firing, from pending or from a firing claim whose lease ran out."""
-        return bool(
-            self.filter(pk=row.pk, state=row.state, version=row.version, due_at__lte=now).update(
-                state=EscalationState.FIRING,
-                version=F("version") + 1,
-                not_before=now + lease,
-                attempts=F("attempts") + 1,
-                fired_via=via,
-                updated_at=now,
-            )
-        )
+        claimable = self.filter(pk=row.pk, state=row.state, version=row.version, due_at__lte=now)
+        return bool(claimable.update(**_claimed(now=now, via=via, lease=lease)))
 
     def claim_locked(self, rows: list[Escalation], *, now: datetime, via: str, lease: timedelta) -> int:
         """``claim`` for many rows in one statement. The caller holds their row locks (SELECT ...
         FOR UPDATE in its transaction, read as claimable), so each is still as it was read."""
-        return self.filter(pk__in=[row.pk for row in rows]).update(
-            state=EscalationState.FIRING,
-            version=F("version") + 1,
-            not_before=now + lease,
-            attempts=F("attempts") + 1,
-            fired_via=via,
-            updated_at=now,
-        )
+        return self.filter(pk__in=[row.pk for row in rows]).update(**_claimed(now=now, via=via, lease=lease))
 
     # -- firing -> ... (only while our claim holds) ------------------------------
     def _settle(self, row: Escalation, **changes: Any) -> bool:
@@ -223,3 +208,9 @@ class EscalationQuerySet(models.QuerySet):
             updated_at=timezone.now(),
         )
         return cancelled
+
+
+def _claimed(*, now: datetime, via: str, lease: timedelta) -> dict[str, Any]:
+    """What a claim writes: firing, a new version, its lease, one attempt more, who claimed it."""
+    return {"state": EscalationState.FIRING, "version": F("version") + 1, "not_before": now + lease,
+            "attempts": F("attempts") + 1, "fired_via": via, "updated_at": now}
