@@ -182,13 +182,12 @@ def _redis(url: str):
     return client, client.register_script(_TURN_SCRIPT)
 
 
-def _turn_call(script, *, channel: str, key: str, now: float, rule: PaceRule, client) -> object:
-    return script(
-        keys=[f"{KEY_PREFIX}{channel}:free_at", f"{KEY_PREFIX}{channel}:held", f"{KEY_PREFIX}{channel}:last"],
-        args=[key, f"{now:.6f}", rule.interval, rule.tolerance, EARLY_SECONDS, BEHIND_SECONDS,
-              ABANDONED_SECONDS, rule.spacing],
-        client=client,
-    )
+def channel_turn(*, channel: str, key: str, now: float | None = None) -> float:
+    """Seconds the post ``key`` must wait for its turn in ``channel`` (0: post now).
+
+    Fails open: if the shared store cannot be reached the post goes (Slack's own limit, a
+    429 with Retry-After, still applies and is honoured)."""
+    return channel_turns([(channel, key)], now=now)[0]
 
 
 def channel_turns(posts: list[tuple[str, str]], *, now: float | None = None) -> list[float]:
@@ -199,11 +198,13 @@ def channel_turns(posts: list[tuple[str, str]], *, now: float | None = None) -> 
         return [0.0] * len(posts)
     rule = pace_rule()
     client, script = _redis(settings.CELERY_BROKER_URL)
-    at = time.time() if now is None else now
+    args = [f"{time.time() if now is None else now:.6f}", rule.interval, rule.tolerance, EARLY_SECONDS,
+            BEHIND_SECONDS, ABANDONED_SECONDS, rule.spacing]
     try:
         pipe = client.pipeline(transaction=False)
         for channel, key in posts:
-            _turn_call(script, channel=channel, key=key, now=at, rule=rule, client=pipe)
+            script(keys=[f"{KEY_PREFIX}{channel}:{part}" for part in ("free_at", "held", "last")],
+                   args=[key, *args], client=pipe)
         answers = pipe.execute()
     except Exception:  # redis.RedisError, or a connection refused: fail open
         logger.warning("channel pacing unavailable; posting without it", exc_info=True)
@@ -220,21 +221,3 @@ def channel_turn_done(*, channel: str, key: str) -> None:
         client.hdel(f"{KEY_PREFIX}{channel}:held", key)
     except Exception:  # its slot is given up for lost after ABANDONED_SECONDS anyway
         logger.warning("channel pacing unavailable; a finished turn is left to expire", exc_info=True)
-
-
-def channel_turn(*, channel: str, key: str, now: float | None = None) -> float:
-    """Seconds the post ``key`` must wait for its turn in ``channel`` (0: post now).
-
-    Fails open: if the shared store cannot be reached the post goes (Slack's own limit, a
-    429 with Retry-After, still applies and is honoured)."""
-    if not pacing_enabled():
-        return 0.0
-    rule = pace_rule()
-    client, script = _redis(settings.CELERY_BROKER_URL)
-    try:
-        answer = _turn_call(script, channel=channel, key=key, now=time.time() if now is None else now,
-                            rule=rule, client=client)
-    except Exception:  # redis.RedisError, or a connection refused: fail open
-        logger.warning("channel pacing unavailable; posting without it", exc_info=True)
-        return 0.0
-    return max(float(answer), 0.0)
