@@ -89,22 +89,23 @@ def turn_decide(state: ChannelState, *, key: str, now: float, rule: PaceRule) ->
     for it (``BEHIND_SECONDS`` at a time), so posts leave in the order of their turns even
     when the earlier one's worker is slow to send it."""
     if key in state.held:
-        slot = state.held[key]
-        if slot > now + EARLY_SECONDS:
-            return Turn(slot - now, state)
-        if _earlier_held(state, key=key, slot=slot, now=now):
-            return Turn(BEHIND_SECONDS, state)  # an earlier turn of this channel has not gone yet
-        return Turn(0.0, state)
+        return Turn(_wait_for_slot(state, key=key, slot=state.held[key], now=now), state)
     free_at = max(state.free_at if state.free_at is not None else now, now)
     slot = max(now, free_at - rule.tolerance)
     if state.last_slot is not None:
         slot = max(slot, state.last_slot + rule.spacing)
     after = replace(state, free_at=free_at + rule.interval, last_slot=slot, held={**state.held, key: slot})
+    return Turn(_wait_for_slot(after, key=key, slot=slot, now=now), after)
+
+
+def _wait_for_slot(state: ChannelState, *, key: str, slot: float, now: float) -> float:
+    """How long the post ``key``, holding ``slot``, waits: until its slot, then while an earlier
+    turn of this channel has not gone yet (``BEHIND_SECONDS`` at a time), else not at all."""
     if slot > now + EARLY_SECONDS:
-        return Turn(slot - now, after)
-    if _earlier_held(after, key=key, slot=slot, now=now):
-        return Turn(BEHIND_SECONDS, after)
-    return Turn(0.0, after)
+        return slot - now
+    if _earlier_held(state, key=key, slot=slot, now=now):
+        return BEHIND_SECONDS
+    return 0.0
 
 
 def turn_done(state: ChannelState, *, key: str) -> ChannelState:
@@ -134,16 +135,18 @@ local function earlier_held(slot)
   end
   return false
 end
-local held = redis.call('HGET', KEYS[2], key)
-if held then
-  held = tonumber(held)
-  if held > now + early then
-    return string.format('%.6f', held - now)
+local function wait_for_slot(slot)
+  if slot > now + early then
+    return string.format('%.6f', slot - now)
   end
-  if earlier_held(held) then
+  if earlier_held(slot) then
     return string.format('%.6f', behind)
   end
   return '0'
+end
+local held = redis.call('HGET', KEYS[2], key)
+if held then
+  return wait_for_slot(tonumber(held))
 end
 local free_at = tonumber(redis.call('GET', KEYS[1]) or now)
 if free_at < now then free_at = now end
@@ -156,13 +159,7 @@ redis.call('SET', KEYS[1], string.format('%.6f', free_at + interval), 'EX', ttl)
 redis.call('SET', KEYS[3], string.format('%.6f', slot), 'EX', ttl)
 redis.call('HSET', KEYS[2], key, string.format('%.6f', slot))
 redis.call('EXPIRE', KEYS[2], ttl)
-if slot > now + early then
-  return string.format('%.6f', slot - now)
-end
-if earlier_held(slot) then
-  return string.format('%.6f', behind)
-end
-return '0'
+return wait_for_slot(slot)
 """
 
 
