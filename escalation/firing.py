@@ -65,13 +65,13 @@ def idempotency_key(*, ticket_id: int, level: int, cycle: int = 1) -> str:
     return post_key(ticket_id=ticket_id, level=level, cycle=cycle)
 
 
-def _claim_lease() -> timedelta:
+def claim_lease() -> timedelta:
     return timedelta(seconds=settings.ESCALATION_CLAIM_LEASE_SECONDS)
 
 
 def escalation_claim(row: Escalation, *, now: datetime, via: str) -> Escalation | None:
     """Take ``row`` for firing; None if someone else won."""
-    if not Escalation.objects.claim(row, now=now, via=via, lease=_claim_lease()):
+    if not Escalation.objects.claim(row, now=now, via=via, lease=claim_lease()):
         return None
     return escalation_claimed(row, now=now, via=via)
 
@@ -80,13 +80,13 @@ def escalations_claim_locked(rows: list[Escalation], *, now: datetime, via: str)
     """Take ``rows`` for firing, in one statement: rows the caller has locked (SELECT ... FOR
     UPDATE in its transaction) as claimable, so none can be lost to another claimer."""
     if rows:
-        Escalation.objects.claim_locked(rows, now=now, via=via, lease=_claim_lease())
+        Escalation.objects.claim_locked(rows, now=now, via=via, lease=claim_lease())
     return [escalation_claimed(row, now=now, via=via) for row in rows]
 
 
 def escalation_claimed(row: Escalation, *, now: datetime, via: str) -> Escalation:
     """``row`` as its claim left it in the database."""
-    row.state, row.version, row.not_before = EscalationState.FIRING, row.version + 1, now + _claim_lease()
+    row.state, row.version, row.not_before = EscalationState.FIRING, row.version + 1, now + claim_lease()
     row.attempts += 1
     row.fired_via = via
     return row
@@ -357,7 +357,7 @@ def escalation_fire(
         message = level_message_record(row, ticket=ticket, draft=draft)
     if wait := level_turn_wait(row, ticket=ticket):
         return _wait_for_turn(row, wait=wait)
-    return _post_in_turn(row, ticket=ticket, message=message, now=now)
+    return claimed_level_post_in_turn(row, ticket=ticket, message=message, now=now)
 
 
 def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome:
@@ -375,10 +375,11 @@ def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome
     message = level_message_record(row, ticket=ticket, draft=escalation_draft(row, ticket=ticket, now=now))
     if wait := level_turn_wait(row, ticket=ticket):
         return _wait_for_turn(row, wait=wait)
-    return _post_in_turn(row, ticket=ticket, message=message, now=now)
+    return claimed_level_post_in_turn(row, ticket=ticket, message=message, now=now)
 
 
-def _post_in_turn(row: Escalation, *, ticket: Ticket, message: OutboxMessage, now: datetime) -> FireOutcome:
+def claimed_level_post_in_turn(row: Escalation, *, ticket: Ticket, message: OutboxMessage, now: datetime
+                               ) -> FireOutcome:
     """Post at the channel's turn; the turn is given back once the post has gone (or failed). A
     post Slack refused with a 429 keeps its turn: the channel's later turns wait for it (up to
     ``ABANDONED_SECONDS``), so it is not overtaken when it comes back after Retry-After."""

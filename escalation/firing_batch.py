@@ -55,9 +55,10 @@ from calendars.resolve import Resolution, resolve_target
 from calendars.targets import TargetKind
 from escalation.firing import (
     Draft,
+    claim_lease,
     claimed_level_fired,
     claimed_level_not_posted,
-    claimed_level_post,
+    claimed_level_post_in_turn,
     escalation_deliver_claimed,
     escalation_draft,
     escalations_claim_locked,
@@ -141,8 +142,8 @@ def _record_all(levels: list[_Level], *, now: datetime) -> None:
     fresh = outbox_record_new([OutboxMessage(**level_message_fields(level.row, ticket=level.ticket,
                                                                     draft=level.draft)) for level in levels])
     # Marked "sending" until no post of this batch can land any more (see the module's docstring).
-    lease = timedelta(seconds=settings.ESCALATION_CLAIM_LEASE_SECONDS)
-    marked = {m.pk for m in outbox_start_new(list(fresh.values()), not_before=now + lease + ambiguous_wait())}
+    not_before = now + claim_lease() + ambiguous_wait()
+    marked = {m.pk for m in outbox_start_new(list(fresh.values()), not_before=not_before)}
     for level in levels:
         message = fresh.get(_key(level.row))
         if message is None:  # recorded by an earlier attempt: it may have reached Slack
@@ -173,20 +174,15 @@ def _key(row: Escalation) -> str:
 
 def _post_all(levels: list[_Level], *, now: datetime) -> Counter[FireOutcome]:
     outcomes: Counter[FireOutcome] = Counter()
-    lease = timedelta(seconds=settings.ESCALATION_CLAIM_LEASE_SECONDS)
-    last_start = now + lease - timedelta(seconds=settings.SLACK_TIMEOUT_SECONDS) - timedelta(seconds=5)
+    # No post starts later than this: any that does ends (its client's deadline) within the lease.
+    last_start = now + claim_lease() - timedelta(seconds=settings.SLACK_TIMEOUT_SECONDS + 5)
     sent: list[tuple[_Level, Delivery]] = []
     for level in levels:
         message = level.message
         if not level.marked:
             # Recorded by an earlier attempt (it may have reached Slack): the one-level way.
-            outcome = None
-            try:
-                outcome = claimed_level_post(level.row, ticket=level.ticket, message=message, now=now)
-                outcomes[outcome] += 1
-            finally:  # a post refused with a 429 keeps its turn (escalation/firing.py)
-                if outcome != FireOutcome.RATE_LIMITED:
-                    level_turn_done(level.row, ticket=level.ticket)
+            outcome = claimed_level_post_in_turn(level.row, ticket=level.ticket, message=message, now=now)
+            outcomes[outcome] += 1
             continue
         delivery = None
         try:
@@ -195,7 +191,8 @@ def _post_all(levels: list[_Level], *, now: datetime) -> Counter[FireOutcome]:
                                     not_before=message.not_before)
             else:
                 delivery = outbox_post_marked(message)
-        finally:  # gone (or not going now): the channel's next turn need not wait for the settle
+        finally:  # gone (or not going now): the channel's next turn need not wait for the settle; a
+            # post refused with a 429 keeps its turn (escalation/firing.py)
             if delivery is None or delivery.status != DeliveryStatus.RATE_LIMITED:
                 level_turn_done(level.row, ticket=level.ticket)
         if delivery.status == DeliveryStatus.SENT:
