@@ -76,8 +76,7 @@ class EscalationQuerySet(models.QuerySet):
         )
 
     def settle_fired(self, row: Escalation, *, at: datetime, slack_ts: str, notified: list) -> bool:
-        return self._settle(row, state=EscalationState.FIRED, fired_at=at, slack_message_ts=slack_ts,
-                            notified=notified, not_before=None, last_error="")
+        return self._settle(row, slack_message_ts=slack_ts, notified=notified, **_fired(at=at))
 
     def settle_fired_many(self, fired: list[tuple[Escalation, str, list]], *, at: datetime) -> int:
         """``settle_fired`` for many (row, slack ts, notified) in one statement; the number settled
@@ -90,14 +89,11 @@ class EscalationQuerySet(models.QuerySet):
         opts = self.model._meta
         ts_field, notified_field = opts.get_field("slack_message_ts"), opts.get_field("notified")
         return self.filter(ours, state=EscalationState.FIRING).update(
-            state=EscalationState.FIRED,
-            fired_at=at,
+            **_fired(at=at),
             slack_message_ts=Case(*[When(pk=row.pk, then=Value(ts)) for row, ts, _ in fired],
                                   output_field=ts_field),
             notified=Case(*[When(pk=row.pk, then=Value(notified, output_field=notified_field))
                             for row, _, notified in fired], output_field=notified_field),
-            not_before=None,
-            last_error="",
             updated_at=timezone.now(),
         )
 
@@ -214,3 +210,8 @@ def _claimed(*, now: datetime, via: str, lease: timedelta) -> dict[str, Any]:
     """What a claim writes: firing, a new version, its lease, one attempt more, who claimed it."""
     return {"state": EscalationState.FIRING, "version": F("version") + 1, "not_before": now + lease,
             "attempts": F("attempts") + 1, "fired_via": via, "updated_at": now}
+
+
+def _fired(*, at: datetime) -> dict[str, Any]:
+    """What settling a level as fired writes besides its message: fired then, no lease, no error."""
+    return {"state": EscalationState.FIRED, "fired_at": at, "not_before": None, "last_error": ""}
