@@ -27,6 +27,11 @@ FIRE_TASK = "escalation.tasks.escalation_fire"
 CATCH_UP_AFTER = timedelta(seconds=2)
 
 
+def not_held_back(now: datetime) -> Q:
+    """Levels no wait holds back at ``now`` (a turn, a backoff, an ambiguous post's wait)."""
+    return Q(not_before__isnull=True) | Q(not_before__lte=now)
+
+
 def horizon() -> timedelta:
     return timedelta(seconds=settings.ESCALATION_HORIZON_SECONDS)
 
@@ -85,8 +90,7 @@ def escalations_requeue_horizon(*, now: datetime | None = None, limit: int = 500
     now = now or timezone.now()
     candidates = Escalation.objects.filter(state=EscalationState.PENDING, due_at__lte=now + horizon())
     if connection.vendor == "postgresql":
-        ready = Q(not_before__isnull=True) | Q(not_before__lte=now)
-        candidates = candidates.exclude(Q(due_at__lte=now - CATCH_UP_AFTER) & ready)
+        candidates = candidates.exclude(Q(due_at__lte=now - CATCH_UP_AFTER) & not_held_back(now))
     return _queue_candidates(candidates, now=now, limit=limit)
 
 

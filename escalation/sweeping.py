@@ -36,7 +36,7 @@ from escalation.firing_batch import (
 )
 from escalation.models import Escalation, FiredVia
 from escalation.outcomes import FireOutcome
-from escalation.queueing import CATCH_UP_AFTER
+from escalation.queueing import CATCH_UP_AFTER, not_held_back
 from escalation.transitions import EscalationState
 
 # The sweeper leaves a level this long to its own delayed task before taking it.
@@ -55,8 +55,7 @@ class SweepResult:
 
 
 def _sweepable(now: datetime) -> Q:
-    ready = Q(not_before__isnull=True) | Q(not_before__lte=now)
-    pending = Q(state=EscalationState.PENDING, due_at__lte=now - SWEEP_GRACE) & ready
+    pending = Q(state=EscalationState.PENDING, due_at__lte=now - SWEEP_GRACE) & not_held_back(now)
     abandoned = Q(state=EscalationState.FIRING, not_before__lte=now)  # the claimer's lease ran out
     return pending | abandoned
 
