@@ -1,11 +1,14 @@
 """Where a level fires: claim the row, post through the outbox, settle the row.
 
-1. Load the level; a stale, early or already-answered one does nothing.
+1. Load the level; a stale, early or already-answered one does nothing. Its
+   task comes ``ESCALATION_PREPARE_AHEAD_MS`` early (escalation/queueing.py).
 2. Ask the helpdesk (short timeout, outside any transaction) whether the
    ticket was answered; if so, disarm it instead.
-3. Resolve the target and render the message (database reads only).
-4. In one transaction: claim the row (conditional UPDATE on state + version)
-   and record the message in the outbox under the key ``ticket:<id>:level:<n>``.
+3. Resolve the target and render the message (database reads only), then
+   wait for the level's moment: nothing is claimed or posted before it.
+4. In one transaction: claim the row (conditional UPDATE on state + version:
+   a snooze or an answer while it waited wins) and record the message in the
+   outbox under the key ``ticket:<id>:level:<n>``.
 5. Take the channel's turn (escalation/pacing.py: if it is later, release
    the row until then), post through the outbox (it looks in the thread
    first if an earlier attempt may have landed) and settle the row by what
@@ -19,6 +22,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,7 +45,7 @@ from escalation.models import DEFAULT_SNOOZE_MINUTES, Escalation, FiredVia, Tick
 from escalation.outcomes import FireOutcome
 from escalation.pacing import claimed_level_wait_for_turn, level_turn_done, level_turn_wait
 from escalation.paging import page_level_abandon, page_level_draft, page_level_event, page_level_record
-from escalation.queueing import escalation_queue, horizon
+from escalation.queueing import escalation_queue, horizon, prepare_ahead
 from escalation.thread_state import ticket_thread_refresh
 from escalation.transitions import EscalationState
 from tickets.models import (
@@ -316,7 +320,7 @@ def escalation_fire(
 ) -> FireOutcome:
     """Fire one level if it is still pending at ``version`` and due (a level's delayed task;
     escalation/sweeping.py's ``escalation_fire_or_sweep`` sweeps instead when it is long overdue)."""
-    now = now or timezone.now()
+    now, began = now or timezone.now(), time.monotonic()
     row = (Escalation.objects.select_related("ticket__channel__tier", "ticket__sla")
            .filter(pk=escalation_id).first())
     if row is None:
@@ -324,9 +328,9 @@ def escalation_fire(
     if row.state != EscalationState.PENDING or row.version != version:
         return FireOutcome.STALE
     start = max(row.due_at, row.not_before or row.due_at)
-    if start > now:
-        # Early (clock skew, or a task from before a snooze that kept its version):
-        # queue again for the right time, or leave it to the horizon job.
+    if start > now + prepare_ahead():
+        # Early beyond the lead (clock skew, or a task from before a snooze that kept its
+        # version): queue again for the right time, or leave it to the horizon job.
         with transaction.atomic():
             if start <= now + horizon():
                 escalation_queue(row, at=start)
@@ -339,8 +343,9 @@ def escalation_fire(
     if _helpdesk_answered(ticket, now=now):
         return FireOutcome.RESPONDED
     if row.target_kind == TargetKind.PAGE:
-        return _page_fire(row, ticket=ticket, now=now, via=via)
-    draft = escalation_draft(row, ticket=ticket, now=now)
+        return _page_fire(row, ticket=ticket, now=_when_due(start, now=now, began=began), via=via)
+    draft = escalation_draft(row, ticket=ticket, now=max(now, start))
+    now = _when_due(start, now=now, began=began)
     # Where a worker killed between two statements leaves the level (each later attempt is a
     # claim of a level whose claim lease ran out, by the sweeper, then escalation_deliver_claimed):
     # - before the claim's commit: pending, no message; its task or the sweeper fires it.
@@ -358,6 +363,17 @@ def escalation_fire(
     if wait := level_turn_wait(row, ticket=ticket):
         return _wait_for_turn(row, wait=wait)
     return claimed_level_post_in_turn(row, ticket=ticket, message=message, now=now)
+
+
+def _when_due(start: datetime, *, now: datetime, began: float) -> datetime:
+    """Wait for ``start`` if the task came early to prepare (``now`` was read at ``began``, a
+    monotonic time); the moment the level fires."""
+    if start <= now:
+        return now
+    ahead = (start - now).total_seconds() - (time.monotonic() - began)
+    if ahead > 0:
+        time.sleep(min(ahead, prepare_ahead().total_seconds()))
+    return start
 
 
 def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome:

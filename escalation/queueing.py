@@ -36,6 +36,12 @@ def horizon() -> timedelta:
     return timedelta(seconds=settings.ESCALATION_HORIZON_SECONDS)
 
 
+def prepare_ahead() -> timedelta:
+    """How early a level's task comes: it drafts the message, then waits for the level's moment
+    (escalation/firing.py), so that only the claim and the post are left at the due time."""
+    return timedelta(milliseconds=settings.ESCALATION_PREPARE_AHEAD_MS)
+
+
 def escalation_queue(row: Escalation, *, at: datetime) -> bool:
     """Give ``row`` (pending, at its current version) a delayed task for ``at``,
     published after commit. Returns False if the row changed meanwhile."""
@@ -53,10 +59,11 @@ def escalation_task_id() -> str:
 
 def escalation_task_send(row: Escalation, *, task_id: str, at: datetime) -> None:
     """Publish, after commit, the delayed task ``task_id`` of ``row`` at its current version
-    (recorded on the row by the caller, as ``mark_queued`` does). It carries the level's due
-    time, so that a task on time knows it without a look at the row (escalation/sweeping.py)."""
+    (recorded on the row by the caller, as ``mark_queued`` does), to start ``prepare_ahead`` before
+    ``at``. It carries the level's due time, so that a task on time knows it without a look at the
+    row (escalation/sweeping.py)."""
     task_send_on_commit(FIRE_TASK, args=(row.pk, row.version, row.due_at.timestamp()), task_id=task_id,
-                        eta=at, why_safe="the sweeper will fire the level")
+                        eta=at - prepare_ahead(), why_safe="the sweeper will fire the level")
 
 
 def escalations_queue_within_horizon(rows: list[Escalation], *, now: datetime) -> int:

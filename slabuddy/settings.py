@@ -212,6 +212,11 @@ BROKER_IS_FILESYSTEM = CELERY_BROKER_URL.startswith("filesystem://")
 # never redelivers one: the visibility timeout is far above the horizon.
 ESCALATION_HORIZON_SECONDS = env_int("ESCALATION_HORIZON_SECONDS", 300, minimum=30)
 ESCALATION_SWEEP_SECONDS = env_int("ESCALATION_SWEEP_SECONDS", 15, minimum=1)
+# A level's task comes this early: it reads the level and drafts its message, then waits for the
+# due moment, so that only the claim and the post are left when the level is due. 0: on time.
+ESCALATION_PREPARE_AHEAD_MS = env_int("ESCALATION_PREPARE_AHEAD_MS", 100, minimum=0)
+if ESCALATION_PREPARE_AHEAD_MS > 2000:  # the wait holds a worker thread
+    raise ImproperlyConfigured("ESCALATION_PREPARE_AHEAD_MS must be at most 2000.")
 REDIS_VISIBILITY_TIMEOUT = env_int("REDIS_VISIBILITY_TIMEOUT", 3600, minimum=60)
 if REDIS_VISIBILITY_TIMEOUT < 4 * ESCALATION_HORIZON_SECONDS:
     raise ImproperlyConfigured(

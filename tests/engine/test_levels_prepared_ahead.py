@@ -1,0 +1,127 @@
+"""A level's task comes a little early (ESCALATION_PREPARE_AHEAD_MS): it reads the level and drafts
+its message, then waits for the due moment. Nothing is claimed, recorded or posted before it, and
+whatever happens to the ticket while the task waits (an answer, a snooze) wins."""
+
+from datetime import timedelta
+
+import pytest
+
+from escalation import firing, queueing
+from escalation.arming import ticket_arm
+from escalation.disarming import ticket_mark_responded
+from escalation.outcomes import FireOutcome
+from escalation.snooze import ticket_snooze
+from escalation.transitions import EscalationState
+from tests.support.engine import fire, rows
+from tests.support.times import T0
+from tickets.models import ResponsePath
+
+DUE = T0 + timedelta(minutes=10)  # level 1 of the ladder
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    """The task's wait for the due moment, recorded instead of slept; ``during`` runs in it."""
+    seen: list[float] = []
+    during = []
+
+    def sleep(seconds: float) -> None:
+        seen.append(seconds)
+        for step in during:
+            step()
+
+    monkeypatch.setattr(firing.time, "sleep", sleep)
+    return seen, during
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The delayed tasks queueing publishes: (args, eta), at once instead of after commit."""
+    tasks = []
+    monkeypatch.setattr(queueing, "task_send_on_commit",
+                        lambda name, **options: tasks.append((options["args"], options["eta"])))
+    return tasks
+
+
+def test_a_task_that_comes_ahead_drafts_then_claims_and_posts_only_at_the_due_moment(
+    make_ticket, engineers, thread_in, fake_slack, waits, settings
+):
+    settings.ESCALATION_PREPARE_AHEAD_MS = 100
+    seen, during = waits
+    ticket = thread_in(make_ticket())
+    ticket_arm(ticket=ticket, now=T0)
+    level1 = rows(ticket)[0]
+    at_the_wait = {}
+
+    def look():  # what the world saw while the task waited: the level untouched, nothing posted
+        level1.refresh_from_db()
+        at_the_wait.update(state=level1.state, posts=len(fake_slack.calls("chat.postMessage")))
+
+    during.append(look)
+    assert fire(level1, at=DUE - timedelta(milliseconds=60)) == FireOutcome.FIRED
+    assert len(seen) == 1 and 0 < seen[0] <= 0.06
+    assert at_the_wait == {"state": EscalationState.PENDING, "posts": 0}
+    level1.refresh_from_db()
+    assert level1.state == EscalationState.FIRED
+    assert level1.fired_at == DUE  # fired at its moment, not when the task came
+    assert len(fake_slack.calls("chat.postMessage")) == 1
+
+
+def test_an_answer_while_the_task_waits_wins_and_nothing_is_posted(
+    make_ticket, engineers, thread_in, fake_slack, waits
+):
+    _, during = waits
+    ticket = thread_in(make_ticket())
+    ticket_arm(ticket=ticket, now=T0)
+    level1 = rows(ticket)[0]
+    during.append(lambda: ticket_mark_responded(ticket=ticket, path=ResponsePath.SLACK_THREAD,
+                                                actor="UALICE", at=DUE - timedelta(milliseconds=30)))
+    assert fire(level1, at=DUE - timedelta(milliseconds=60)) == FireOutcome.LOST
+    level1.refresh_from_db()
+    assert level1.state == EscalationState.CANCELLED
+    assert fake_slack.calls("chat.postMessage") == []
+
+
+def test_a_snooze_while_the_task_waits_wins_and_the_level_waits_for_its_new_time(
+    make_ticket, engineers, thread_in, fake_slack, waits
+):
+    _, during = waits
+    ticket = thread_in(make_ticket())
+    ticket_arm(ticket=ticket, now=T0)
+    level1 = rows(ticket)[0]
+    snoozed_at = DUE - timedelta(milliseconds=30)
+    during.append(lambda: ticket_snooze(ticket=ticket, request_key="Ev1", actor="UALICE", now=snoozed_at))
+    assert fire(level1, at=DUE - timedelta(milliseconds=60)) == FireOutcome.LOST
+    level1.refresh_from_db()
+    assert level1.state == EscalationState.PENDING and level1.due_at > DUE
+    assert fake_slack.calls("chat.postMessage") == []
+
+
+def test_a_task_earlier_than_the_lead_is_queued_again_to_come_the_lead_before_its_moment(
+    make_ticket, engineers, thread_in, fake_slack, waits, sent, settings
+):
+    settings.ESCALATION_PREPARE_AHEAD_MS = 100
+    seen, _ = waits
+    ticket = thread_in(make_ticket())
+    ticket_arm(ticket=ticket, now=T0)
+    level1 = rows(ticket)[0]
+    sent.clear()
+    assert fire(level1, at=DUE - timedelta(seconds=2)) == FireOutcome.EARLY
+    assert seen == []  # it did not wait: it holds no worker for two seconds
+    (args, eta), = sent
+    assert args[0] == level1.pk and eta == DUE - timedelta(milliseconds=100)
+    assert args[2] == DUE.timestamp()  # the due time it carries is the level's own
+
+
+def test_with_no_lead_a_task_comes_on_time_and_one_a_moment_early_is_queued_again(
+    make_ticket, engineers, thread_in, fake_slack, waits, sent, settings
+):
+    settings.ESCALATION_PREPARE_AHEAD_MS = 0
+    seen, _ = waits
+    ticket = thread_in(make_ticket())
+    ticket_arm(ticket=ticket, now=T0)
+    level1 = rows(ticket)[0]
+    assert [eta for _, eta in sent] == []  # level 1 is beyond the horizon at arming
+    assert fire(level1, at=DUE - timedelta(milliseconds=60)) == FireOutcome.EARLY
+    assert seen == [] and [eta for _, eta in sent] == [DUE]
+    assert fire(level1, at=DUE) == FireOutcome.FIRED
