@@ -371,11 +371,24 @@ def outbox_start_new(messages: list[OutboxMessage], *, not_before: datetime) -> 
     return pending
 
 
+def outbox_record_sending(message: OutboxMessage) -> bool:
+    """Record a message marked "sending" in one statement, for a caller that posts it right after
+    its transaction commits, held by the caller's own claim: ``outbox_record_new`` and
+    ``_start_unsent`` at once (``not_before`` counts the client timeout and the ambiguous wait
+    from now). True if this recorded it; False, nothing written, if its key was recorded
+    before (an earlier attempt's, which may have reached Slack: send that one with
+    ``outbox_send``)."""
+    now = timezone.now()
+    message.status, message.attempts = OutboxStatus.SENDING, 1
+    message.lease_until = message.not_before = _may_land_until(now)
+    return bool(outbox_record_new([message]))
+
+
 def outbox_post_marked(message: OutboxMessage) -> Delivery:
-    """Post a message marked "sending" by ``outbox_start_new``. A failure is recorded at once, as
-    by ``outbox_send``; a success is not: the caller records it with ``outbox_sent_record`` in the
-    transaction that settles what the post was for (until then the row says "sending", which is
-    what a sender that died would leave, and is safe)."""
+    """Post a message marked "sending" by ``outbox_start_new`` or ``outbox_record_sending``. A
+    failure is recorded at once, as by ``outbox_send``; a success is not: the caller records it
+    with ``outbox_sent_record`` in the transaction that settles what the post was for (until then
+    the row says "sending", which is what a sender that died would leave, and is safe)."""
     outcome = _post_call(message, may_have_landed=False)
     if isinstance(outcome, Delivery):
         return outcome

@@ -31,8 +31,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from base.helpdesk import helpdesk_first_reply
-from base.models import OutboxMessage, OutboxPurpose
-from base.outbox import Delivery, DeliveryStatus, outbox_record, outbox_send
+from base.models import OutboxMessage, OutboxPurpose, OutboxStatus
+from base.outbox import (
+    Delivery,
+    DeliveryStatus,
+    outbox_post_marked,
+    outbox_record,
+    outbox_record_sending,
+    outbox_send,
+    outbox_sent_record,
+)
 from base.pages import page_send
 from calendars.resolve import Resolution, resolve_target
 from calendars.targets import TargetKind
@@ -43,7 +51,12 @@ from escalation.keys import post_key
 from escalation.messages import NextStep, render_escalation
 from escalation.models import DEFAULT_SNOOZE_MINUTES, Escalation, FiredVia, TicketSla
 from escalation.outcomes import FireOutcome
-from escalation.pacing import claimed_level_wait_for_turn, level_turn_done, level_turn_wait
+from escalation.pacing import (
+    claimed_level_wait_for_turn,
+    level_turn_done,
+    level_turn_wait,
+    level_wait_for_turn,
+)
 from escalation.paging import page_level_abandon, page_level_draft, page_level_event, page_level_record
 from escalation.queueing import escalation_queue, horizon, prepare_ahead
 from escalation.thread_state import ticket_thread_refresh
@@ -238,9 +251,12 @@ def level_fired_event(row: Escalation, *, ticket: Ticket, delivery: Delivery, no
 
 
 def claimed_level_fired(row: Escalation, *, ticket: Ticket, delivery: Delivery, now: datetime) -> FireOutcome:
-    """Settle a claimed level whose message is in Slack: fired, with its timeline event."""
+    """Settle a claimed level whose message is in Slack: fired, with its timeline event, and its
+    outbox row "sent" if the post was not recorded yet (``outbox_post_marked``)."""
     notified = (delivery.message.context or {}).get("notified") or []
     with transaction.atomic():
+        if delivery.message.status != OutboxStatus.SENT:
+            outbox_sent_record([delivery])  # sent, whatever becomes of the claim
         if not Escalation.objects.settle_fired(row, at=now, slack_ts=delivery.slack_ts, notified=notified):
             return FireOutcome.LOST  # our claim ran out and someone else took it over
         timeline_record_many([level_fired_event(row, ticket=ticket, delivery=delivery, now=now)])
@@ -346,23 +362,31 @@ def escalation_fire(
         return _page_fire(row, ticket=ticket, now=_when_due(start, now=now, began=began), via=via)
     draft = escalation_draft(row, ticket=ticket, now=max(now, start))
     now = _when_due(start, now=now, began=began)
+    # Its channel's turn first: a level told to wait stays pending until then, never claimed.
+    if wait := level_turn_wait(row, ticket=ticket):
+        released = level_wait_for_turn(row, wait=wait, now=timezone.now())
+        return FireOutcome.PACED if released else FireOutcome.LOST
     # Where a worker killed between two statements leaves the level (each later attempt is a
     # claim of a level whose claim lease ran out, by the sweeper, then escalation_deliver_claimed):
     # - before the claim's commit: pending, no message; its task or the sweeper fires it.
-    # - after it (claimed, message recorded "new"): the later attempt records again (the row
-    #   stays, taking the fresh rendering) and posts; nothing could have reached Slack.
-    # - after the outbox marked it "sending" (one statement, just before the HTTP call), during
-    #   the call or before "sent" is written: the later attempt waits until that request can no
-    #   longer land, looks for the key in the thread, and posts only if it is not there.
-    # - after "sent", before the settle's commit: the later attempt finds it sent and settles.
-    # The claim and the record commit together; the "sending" mark is committed before the call.
+    # - after it (claimed, its message recorded "sending" in the same commit), during the call or
+    #   before "sent" is written: the later attempt waits until that request can no longer land,
+    #   looks for the key in the thread, and posts only if it is not there.
+    # - after the settle's commit (the message "sent", the level fired): nothing is left to do.
     with transaction.atomic():
         if escalation_claim(row, now=now, via=via) is None:
+            level_turn_done(row, ticket=ticket)
             return FireOutcome.LOST
-        message = level_message_record(row, ticket=ticket, draft=draft)
-    if wait := level_turn_wait(row, ticket=ticket):
-        return _wait_for_turn(row, wait=wait)
-    return claimed_level_post_in_turn(row, ticket=ticket, message=message, now=now)
+        message = OutboxMessage(**level_message_fields(row, ticket=ticket, draft=draft))
+        marked = outbox_record_sending(message)
+        if not marked:  # recorded by an earlier attempt: it may have reached Slack
+            message = level_message_record(row, ticket=ticket, draft=draft)
+    if not marked:
+        return claimed_level_post_in_turn(row, ticket=ticket, message=message, now=now)
+    delivery = marked_level_post(row, ticket=ticket, message=message)
+    if delivery.status == DeliveryStatus.SENT:
+        return claimed_level_fired(row, ticket=ticket, delivery=delivery, now=now)
+    return claimed_level_not_posted(row, ticket=ticket, delivery=delivery, now=now)
 
 
 def _when_due(start: datetime, *, now: datetime, began: float) -> datetime:
@@ -392,6 +416,20 @@ def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome
     if wait := level_turn_wait(row, ticket=ticket):
         return _wait_for_turn(row, wait=wait)
     return claimed_level_post_in_turn(row, ticket=ticket, message=message, now=now)
+
+
+def marked_level_post(row: Escalation, *, ticket: Ticket, message: OutboxMessage) -> Delivery:
+    """Post a claimed level's message recorded "sending" (``outbox_record_sending``, or
+    ``outbox_start_new`` for a batch) in its channel's turn, taken already; the turn is given back
+    once the post has gone or failed, but kept after a 429, as ``claimed_level_post_in_turn``
+    does. A success is recorded with the level's settle (``claimed_level_fired``)."""
+    delivery = None
+    try:
+        delivery = outbox_post_marked(message)
+        return delivery
+    finally:
+        if delivery is None or delivery.status != DeliveryStatus.RATE_LIMITED:
+            level_turn_done(row, ticket=ticket)
 
 
 def claimed_level_post_in_turn(row: Escalation, *, ticket: Ticket, message: OutboxMessage, now: datetime

@@ -46,7 +46,6 @@ from base.outbox import (
     Delivery,
     DeliveryStatus,
     ambiguous_wait,
-    outbox_post_marked,
     outbox_record_new,
     outbox_sent_record,
     outbox_start_new,
@@ -65,6 +64,7 @@ from escalation.firing import (
     level_fired_event,
     level_message_fields,
     level_message_record,
+    marked_level_post,
 )
 from escalation.keys import post_key
 from escalation.messages import NextStep
@@ -184,17 +184,12 @@ def _post_all(levels: list[_Level], *, now: datetime) -> Counter[FireOutcome]:
             outcome = claimed_level_post_in_turn(level.row, ticket=level.ticket, message=message, now=now)
             outcomes[outcome] += 1
             continue
-        delivery = None
-        try:
-            if timezone.now() > last_start:  # the claim's lease is running out: the next attempt looks first
-                delivery = Delivery(DeliveryStatus.AMBIGUOUS, message, error="batch ran out of time",
-                                    not_before=message.not_before)
-            else:
-                delivery = outbox_post_marked(message)
-        finally:  # gone (or not going now): the channel's next turn need not wait for the settle; a
-            # post refused with a 429 keeps its turn (escalation/firing.py)
-            if delivery is None or delivery.status != DeliveryStatus.RATE_LIMITED:
-                level_turn_done(level.row, ticket=level.ticket)
+        if timezone.now() > last_start:  # the claim's lease is running out: the next attempt looks first
+            level_turn_done(level.row, ticket=level.ticket)
+            delivery = Delivery(DeliveryStatus.AMBIGUOUS, message, error="batch ran out of time",
+                                not_before=message.not_before)
+        else:  # the channel's next turn need not wait for the settle
+            delivery = marked_level_post(level.row, ticket=level.ticket, message=message)
         if delivery.status == DeliveryStatus.SENT:
             sent.append((level, delivery))
         else:
@@ -260,9 +255,7 @@ def _settle_sent(sent: list[tuple[_Level, Delivery]], *, now: datetime) -> Count
                 ticket_thread_refresh(ticket_id=ticket_id)
     except _ClaimLost:
         outcomes: Counter[FireOutcome] = Counter()
-        for level, delivery in sent:
-            with transaction.atomic():
-                outbox_sent_record([delivery])
-                outcomes[claimed_level_fired(level.row, ticket=level.ticket, delivery=delivery, now=now)] += 1
+        for level, delivery in sent:  # each with its outbox row "sent"
+            outcomes[claimed_level_fired(level.row, ticket=level.ticket, delivery=delivery, now=now)] += 1
         return outcomes
     return Counter({FireOutcome.FIRED: len(sent)})

@@ -1,9 +1,10 @@
 """A level takes its channel's turn before it posts (base/channel_pacing.py).
 
-It asks right before the post (claimed, its message recorded), so that the
+It asks right before its claim and post (its message drafted), so that the
 turn is taken when the post leaves: asked earlier, on a busy worker the time
 between "go" and the post varied by seconds and posts clumped into 429s. A
-level told to wait is released and holds no worker: pending again, not before
+level told to wait stays pending (a claimed one the sweeper took is released)
+and holds no worker, not before
 its turn (the sweeper leaves it alone until then), with a delayed task for
 that time. Coming back, it finds the slot it was given and posts at once.
 Page steps page first and are not paced (a page must not wait behind
@@ -50,11 +51,37 @@ def locked_levels_wait_for_turns(waits: list[tuple[Escalation, float]], *, now: 
     """Due levels the caller has locked wait, pending, for their channels' turns, in one
     statement, each with a delayed task for its turn (a turn beyond the horizon is left to the
     horizon job); the tasks are published when the caller's transaction commits."""
+    queued = _turns_queued(waits, now=now)
+    Escalation.objects.wait_for_turn_locked(queued, error=WAIT_ERROR)
+    _turns_waited(queued)
+
+
+def level_wait_for_turn(row: Escalation, *, wait: float, now: datetime) -> bool:
+    """The same for one due level read as pending (its turn asked before its claim), if it is
+    still pending at the version read; False if something else changed it meanwhile."""
+    queued = _turns_queued([(row, wait)], now=now)
+    with transaction.atomic():
+        (_, at, task_id), = queued
+        if not Escalation.objects.wait_for_turn(row, not_before=at, task_id=task_id, error=WAIT_ERROR):
+            return False
+        _turns_waited(queued)
+    return True
+
+
+Queued = list[tuple[Escalation, datetime, str]]  # a level, its turn, its task's id ("": none)
+
+
+def _turns_queued(waits: list[tuple[Escalation, float]], *, now: datetime) -> Queued:
+    """Each level's turn and the id of its delayed task for then ("": beyond the horizon)."""
     queued = []
     for row, wait in waits:
         at = now + timedelta(seconds=wait)
         queued.append((row, at, escalation_task_id() if at <= now + horizon() else ""))
-    Escalation.objects.wait_for_turn_locked(queued, error=WAIT_ERROR)
+    return queued
+
+
+def _turns_waited(queued: Queued) -> None:
+    """The rows as waiting left them, and their tasks sent when the transaction commits."""
     for row, at, task_id in queued:
         row.state, row.version, row.not_before = EscalationState.PENDING, row.version + 1, at
         row.celery_task_id, row.enqueued_for = task_id, row.due_at if task_id else None

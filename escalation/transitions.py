@@ -123,6 +123,12 @@ class EscalationQuerySet(models.QuerySet):
         attempt is given back (later backoffs stay as they were)."""
         return self._release(row, not_before=not_before, error=error, attempts=F("attempts") - 1)
 
+    def wait_for_turn(self, row: Escalation, *, not_before: datetime, task_id: str, error: str) -> bool:
+        """A due level read as pending at its version (not locked) waits for its channel's turn as
+        ``wait_for_turn_locked`` makes it, if it is still so."""
+        pending = self.filter(pk=row.pk, state=EscalationState.PENDING, version=row.version)
+        return bool(pending.wait_for_turn_locked([(row, not_before, task_id)], error=error))
+
     def wait_for_turn_locked(self, waits: list[tuple[Escalation, datetime, str]], *, error: str) -> int:
         """Due levels the caller has locked (pending, or a claim whose lease ran out) wait, pending,
         until their channels' turns: (row, its turn, the id of its delayed task for then, or "" to
