@@ -198,15 +198,22 @@ def channel_turns(posts: list[tuple[str, str]], *, now: float | None = None) -> 
     args = [f"{time.time() if now is None else now:.6f}", rule.interval, rule.tolerance, EARLY_SECONDS,
             BEHIND_SECONDS, ABANDONED_SECONDS, rule.spacing]
     try:
-        pipe = client.pipeline(transaction=False)
-        for channel, key in posts:
-            script(keys=[f"{KEY_PREFIX}{channel}:{part}" for part in ("free_at", "held", "last")],
-                   args=[key, *args], client=pipe)
-        answers = pipe.execute()
+        if len(posts) == 1:  # EVALSHA alone: a pipeline asks SCRIPT EXISTS first, a round trip more
+            (channel, key), = posts
+            answers = [script(keys=_turn_keys(channel), args=[key, *args])]
+        else:
+            pipe = client.pipeline(transaction=False)
+            for channel, key in posts:
+                script(keys=_turn_keys(channel), args=[key, *args], client=pipe)
+            answers = pipe.execute()
     except Exception:  # redis.RedisError, or a connection refused: fail open
         logger.warning("channel pacing unavailable; posting without it", exc_info=True)
         return [0.0] * len(posts)
     return [max(float(answer), 0.0) for answer in answers]
+
+
+def _turn_keys(channel: str) -> list[str]:
+    return [f"{KEY_PREFIX}{channel}:{part}" for part in ("free_at", "held", "last")]
 
 
 def channel_turn_done(*, channel: str, key: str) -> None:

@@ -4,21 +4,22 @@
    task comes ``ESCALATION_PREPARE_AHEAD_MS`` early (escalation/queueing.py).
 2. Ask the helpdesk (short timeout, outside any transaction) whether the
    ticket was answered; if so, disarm it instead.
-3. Resolve the target and render the message (database reads only), then
-   wait for the level's moment: nothing is claimed or posted before it.
-4. In one transaction: claim the row (conditional UPDATE on state + version:
-   a snooze or an answer while it waited wins) and record the message in the
-   outbox under the key ``ticket:<id>:level:<n>``.
-5. Take the channel's turn (escalation/pacing.py: if it is later, release
-   the row until then), post through the outbox (it looks in the thread
-   first if an earlier attempt may have landed) and settle the row by what
-   Slack answered: fired, pending again after Retry-After or a backoff, or
+3. Resolve the target and render the message (database reads only), and ask
+   the channel's turn for the level's moment (escalation/pacing.py): a level
+   whose turn is later stays pending until then, holding no worker.
+4. Wait for the level's moment: nothing is claimed or posted before it. Then,
+   in one transaction, claim the row (conditional UPDATE on state + version:
+   a snooze or an answer while the task waited wins) and record the message
+   in the outbox, marked "sending", under the key ``ticket:<id>:level:<n>``.
+5. Post, and settle the row by what Slack answered: fired (the message "sent"
+   in the same commit), pending again after Retry-After or a backoff, or
    failed. After an ambiguous failure the level is pending again no earlier
    than the outbox's ``not_before`` (the wait counted from when the failure
-   was seen), and a post that followed one gets a second look for a
-   duplicate (escalation/duplicates.py).
+   was seen). A message an earlier attempt recorded goes through
+   ``outbox_send``, which looks in the thread first if that attempt may have
+   landed; a post that followed one gets a second look for a duplicate
+   (escalation/duplicates.py).
 """
-
 from __future__ import annotations
 
 import logging
@@ -360,12 +361,13 @@ def escalation_fire(
         return FireOutcome.RESPONDED
     if row.target_kind == TargetKind.PAGE:
         return _page_fire(row, ticket=ticket, now=_when_due(start, now=now, began=began), via=via)
-    draft = escalation_draft(row, ticket=ticket, now=max(now, start))
-    now = _when_due(start, now=now, began=began)
-    # Its channel's turn first: a level told to wait stays pending until then, never claimed.
-    if wait := level_turn_wait(row, ticket=ticket):
-        released = level_wait_for_turn(row, wait=wait, now=timezone.now())
+    at = max(now, start)
+    draft = escalation_draft(row, ticket=ticket, now=at)
+    # Its channel's turn for that moment: a level told to wait stays pending until then, never claimed.
+    if wait := level_turn_wait(row, ticket=ticket, at=at):
+        released = level_wait_for_turn(row, wait=wait, now=at)
         return FireOutcome.PACED if released else FireOutcome.LOST
+    now = _when_due(start, now=now, began=began)
     # Where a worker killed between two statements leaves the level (each later attempt is a
     # claim of a level whose claim lease ran out, by the sweeper, then escalation_deliver_claimed):
     # - before the claim's commit: pending, no message; its task or the sweeper fires it.

@@ -28,10 +28,11 @@ from tickets.models import Ticket
 WAIT_ERROR = "waiting for the channel's turn"
 
 
-def level_turn_wait(row: Escalation, *, ticket: Ticket) -> float:
-    """Seconds this level's post must wait for its channel's turn (0: now)."""
+def level_turn_wait(row: Escalation, *, ticket: Ticket, at: datetime | None = None) -> float:
+    """Seconds this level's post must wait for its channel's turn (0: now), counted from ``at``
+    (default now): a task that came early asks for the moment it will post."""
     key = post_key(ticket_id=row.ticket_id, level=row.level, cycle=row.cycle)
-    return channel_turn(channel=ticket.channel.slack_channel_id, key=key)
+    return channel_turn(channel=ticket.channel.slack_channel_id, key=key, now=at.timestamp() if at else None)
 
 
 def level_turn_done(row: Escalation, *, ticket: Ticket) -> None:

@@ -198,6 +198,20 @@ def test_turns_asked_together_in_redis_are_the_decisions_in_the_order_given(redi
             *(f"slabuddy:pace:{other}:{part}" for part in ("free_at", "held", "last")))
 
 
+def test_one_post_asks_its_turn_in_one_round_trip(redis_pacing, monkeypatch):
+    """A level on time asks right before its post: one EVALSHA, not a pipeline's SCRIPT EXISTS first."""
+    channel_turn(channel=redis_pacing, key="warm")  # the script is loaded once per Redis server
+    sent = []
+    send = redis.connection.AbstractConnection.send_packed_command
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command",
+                        lambda self, command, *a, **k: sent.append(command) or send(self, command, *a, **k))
+    assert channel_turn(channel=redis_pacing, key="a") > 0  # "warm" has the channel's first slot
+    assert len(sent) == 1
+    sent.clear()
+    assert len(channel_turns([(redis_pacing, "b"), (redis_pacing, "c")])) == 2
+    assert len(sent) == 2  # a batch: SCRIPT EXISTS, then the pipeline at once
+
+
 def test_without_a_redis_broker_pacing_is_off(settings):
     settings.CELERY_BROKER_URL = "filesystem://"
     settings.SLACK_CHANNEL_PACING = True

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from escalation import firing, queueing
+from escalation import firing, pacing, queueing
 from escalation.arming import ticket_arm
 from escalation.disarming import ticket_mark_responded
 from escalation.outcomes import FireOutcome
@@ -125,3 +125,14 @@ def test_with_no_lead_a_task_comes_on_time_and_one_a_moment_early_is_queued_agai
     assert fire(level1, at=DUE - timedelta(milliseconds=60)) == FireOutcome.EARLY
     assert seen == [] and [eta for _, eta in sent] == [DUE]
     assert fire(level1, at=DUE) == FireOutcome.FIRED
+
+
+def test_a_task_that_comes_ahead_asks_its_channel_turn_for_the_due_moment(
+    make_ticket, engineers, thread_in, fake_slack, waits, monkeypatch
+):
+    asked = []
+    monkeypatch.setattr(pacing, "channel_turn", lambda *, channel, key, now=None: asked.append(now) or 0.0)
+    ticket = thread_in(make_ticket())
+    ticket_arm(ticket=ticket, now=T0)
+    assert fire(rows(ticket)[0], at=DUE - timedelta(milliseconds=60)) == FireOutcome.FIRED
+    assert asked == [DUE.timestamp()]  # its post's moment, not the task's arrival
