@@ -32,7 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from base.helpdesk import helpdesk_first_reply
-from base.models import OutboxMessage, OutboxPurpose, OutboxStatus
+from base.models import OutboxMessage, OutboxPurpose
 from base.outbox import (
     Delivery,
     DeliveryStatus,
@@ -251,12 +251,13 @@ def level_fired_event(row: Escalation, *, ticket: Ticket, delivery: Delivery, no
     )
 
 
-def claimed_level_fired(row: Escalation, *, ticket: Ticket, delivery: Delivery, now: datetime) -> FireOutcome:
-    """Settle a claimed level whose message is in Slack: fired, with its timeline event, and its
-    outbox row "sent" if the post was not recorded yet (``outbox_post_marked``)."""
+def claimed_level_fired(row: Escalation, *, ticket: Ticket, delivery: Delivery, now: datetime,
+                        record_sent: bool = False) -> FireOutcome:
+    """Settle a claimed level whose message is in Slack: fired, with its timeline event. With
+    ``record_sent`` (a post by ``outbox_post_marked``) its outbox row is marked "sent" too."""
     notified = (delivery.message.context or {}).get("notified") or []
     with transaction.atomic():
-        if delivery.message.status != OutboxStatus.SENT:
+        if record_sent:
             outbox_sent_record([delivery])  # sent, whatever becomes of the claim
         if not Escalation.objects.settle_fired(row, at=now, slack_ts=delivery.slack_ts, notified=notified):
             return FireOutcome.LOST  # our claim ran out and someone else took it over
@@ -387,7 +388,7 @@ def escalation_fire(
         return claimed_level_post_in_turn(row, ticket=ticket, message=message, now=now)
     delivery = marked_level_post(row, ticket=ticket, message=message)
     if delivery.status == DeliveryStatus.SENT:
-        return claimed_level_fired(row, ticket=ticket, delivery=delivery, now=now)
+        return claimed_level_fired(row, ticket=ticket, delivery=delivery, now=now, record_sent=True)
     return claimed_level_not_posted(row, ticket=ticket, delivery=delivery, now=now)
 
 

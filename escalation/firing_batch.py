@@ -256,6 +256,7 @@ def _settle_sent(sent: list[tuple[_Level, Delivery]], *, now: datetime) -> Count
     except _ClaimLost:
         outcomes: Counter[FireOutcome] = Counter()
         for level, delivery in sent:  # each with its outbox row "sent"
-            outcomes[claimed_level_fired(level.row, ticket=level.ticket, delivery=delivery, now=now)] += 1
+            outcomes[claimed_level_fired(level.row, ticket=level.ticket, delivery=delivery, now=now,
+                                         record_sent=True)] += 1
         return outcomes
     return Counter({FireOutcome.FIRED: len(sent)})

@@ -284,6 +284,10 @@ SLACK_BOT_ID = env_str("SLACK_BOT_ID", "")  # the bot's B… id; looked up with 
 SLACK_SUPPORT_USERGROUP_ID = env_str("SLACK_SUPPORT_USERGROUP_ID", "")
 SLACK_REQUEST_MAX_AGE_SECONDS = 300
 SLACK_TIMEOUT_SECONDS = env_int("SLACK_TIMEOUT_SECONDS", 10, minimum=1)  # each call's total deadline
+if ESCALATION_CLAIM_LEASE_SECONDS <= SLACK_TIMEOUT_SECONDS + 5:
+    # A batch of overdue levels starts no post later than the timeout + 5 s before its claim's
+    # lease ends (escalation/firing_batch.py): with less, it could never post.
+    raise ImproperlyConfigured("ESCALATION_CLAIM_LEASE_SECONDS must be more than SLACK_TIMEOUT_SECONDS + 5.")
 # After a post that may have reached Slack (timeout, dropped connection, 5xx, internal_error),
 # nothing is posted for this long, counted from when the failure was seen: Slack may still be
 # finishing it. Then the thread is searched for the message's key before any new post.

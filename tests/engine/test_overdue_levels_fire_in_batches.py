@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from base.channel_pacing import ChannelState, PaceRule, turn_decide, turn_done
 from base.models import OutboxMessage, OutboxStatus
-from escalation import firing_batch, pacing
+from escalation import firing, firing_batch, pacing
 from escalation.arming import ticket_arm
 from escalation.closing import ticket_close
 from escalation.models import Escalation, FiredVia
@@ -201,7 +201,7 @@ def test_a_worker_dying_after_the_posts_leaves_them_found_not_posted_again(
 
 def test_a_claim_lost_during_the_batch_is_settled_alone_and_the_others_fire(overdue, fake_slack, monkeypatch):
     taken = _level1(overdue[3])
-    real = firing_batch.outbox_post_marked
+    real = firing.outbox_post_marked
 
     def post_then_lose_one(message):
         delivery = real(message)
@@ -209,7 +209,7 @@ def test_a_claim_lost_during_the_batch_is_settled_alone_and_the_others_fire(over
             Escalation.objects.filter(pk=taken.pk).update(version=taken.version + 5)
         return delivery
 
-    monkeypatch.setattr(firing_batch, "outbox_post_marked", post_then_lose_one)
+    monkeypatch.setattr(firing, "outbox_post_marked", post_then_lose_one)
     result = _sweep(LATE)
     assert result.outcomes == {FireOutcome.FIRED: len(overdue) - 1, FireOutcome.LOST: 1}
     assert OutboxMessage.objects.get(key=f"ticket:{taken.ticket_id}:level:1").status == OutboxStatus.SENT

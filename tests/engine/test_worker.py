@@ -41,7 +41,7 @@ WORKER_ENV = {
     "ESCALATION_HORIZON_SECONDS": "30",
     "CELERY_TASK_TIME_LIMIT": "6",
     "CELERY_TASK_SOFT_TIME_LIMIT": "5",
-    "ESCALATION_CLAIM_LEASE_SECONDS": "7",
+    "ESCALATION_CLAIM_LEASE_SECONDS": "10",  # > the timeout + 5: a batch of overdue levels posts
     # After a 5xx or a timeout the retry waits this long for the first request to land (30 s by
     # default); a post whose sender died is taken over only after its timeout plus this wait,
     # which stays shorter than the claim's lease here, as it does with the defaults (10 + 30 < 130).

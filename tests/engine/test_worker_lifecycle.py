@@ -49,7 +49,7 @@ WORKER_ENV = {
     "ESCALATION_HORIZON_SECONDS": "30",
     "CELERY_TASK_TIME_LIMIT": "6",
     "CELERY_TASK_SOFT_TIME_LIMIT": "5",
-    "ESCALATION_CLAIM_LEASE_SECONDS": "7",
+    "ESCALATION_CLAIM_LEASE_SECONDS": "10",  # > the timeout + 5: a batch of overdue levels posts
     # A post whose sender died is taken over after its timeout plus the ambiguous wait: keep that
     # shorter than the claim's lease, as the defaults do (10 + 30 < 130).
     "SLACK_AMBIGUOUS_WAIT_SECONDS": "3",

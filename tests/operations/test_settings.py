@@ -60,6 +60,11 @@ def run_django(env_overrides: dict[str, str], *args: str, tmp_path: Path) -> sub
             {"ESCALATION_HORIZON_SECONDS": "3000", "REDIS_VISIBILITY_TIMEOUT": "3600"},
             "REDIS_VISIBILITY_TIMEOUT",
         ),
+        ({"ESCALATION_PREPARE_AHEAD_MS": "5000"}, "ESCALATION_PREPARE_AHEAD_MS"),
+        ({"ESCALATION_PREPARE_AHEAD_MS": "-1"}, "ESCALATION_PREPARE_AHEAD_MS"),
+        ({"ESCALATION_CLAIM_LEASE_SECONDS": "20", "CELERY_TASK_TIME_LIMIT": "15",
+          "CELERY_TASK_SOFT_TIME_LIMIT": "10", "SLACK_TIMEOUT_SECONDS": "15"},
+         "ESCALATION_CLAIM_LEASE_SECONDS"),
     ],
 )
 def test_bad_setting_names_the_variable(env, named, tmp_path):
