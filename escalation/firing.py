@@ -20,6 +20,7 @@
    landed; a post that followed one gets a second look for a duplicate
    (escalation/duplicates.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -366,8 +367,10 @@ def escalation_fire(
     draft = escalation_draft(row, ticket=ticket, now=at)
     # Its channel's turn for that moment: a level told to wait stays pending until then, never claimed.
     if wait := level_turn_wait(row, ticket=ticket, at=at):
-        released = level_wait_for_turn(row, wait=wait, now=at)
-        return FireOutcome.PACED if released else FireOutcome.LOST
+        if level_wait_for_turn(row, wait=wait, now=at):
+            return FireOutcome.PACED
+        level_turn_done(row, ticket=ticket)  # changed meanwhile: its slot must not hold the channel
+        return FireOutcome.LOST
     now = _when_due(start, now=now, began=began)
     # Where a worker killed between two statements leaves the level (each later attempt is a
     # claim of a level whose claim lease ran out, by the sweeper, then escalation_deliver_claimed):
