@@ -35,6 +35,14 @@ def waits(monkeypatch):
 
 
 @pytest.fixture
+def armed(make_ticket, engineers, thread_in, fake_slack):
+    """A ticket armed at T0, its thread in Slack: its level 1 is due at DUE."""
+    ticket = thread_in(make_ticket())
+    ticket_arm(ticket=ticket, now=T0)
+    return ticket
+
+
+@pytest.fixture
 def sent(monkeypatch):
     """The delayed tasks queueing publishes: (args, eta), at once instead of after commit."""
     tasks = []
@@ -44,12 +52,11 @@ def sent(monkeypatch):
 
 
 def test_a_task_that_comes_ahead_drafts_then_claims_and_posts_only_at_the_due_moment(
-    make_ticket, engineers, thread_in, fake_slack, waits, settings
+    armed, fake_slack, waits, settings
 ):
     settings.ESCALATION_PREPARE_AHEAD_MS = 100
     seen, during = waits
-    ticket = thread_in(make_ticket())
-    ticket_arm(ticket=ticket, now=T0)
+    ticket = armed
     level1 = rows(ticket)[0]
     at_the_wait = {}
 
@@ -68,11 +75,10 @@ def test_a_task_that_comes_ahead_drafts_then_claims_and_posts_only_at_the_due_mo
 
 
 def test_an_answer_while_the_task_waits_wins_and_nothing_is_posted(
-    make_ticket, engineers, thread_in, fake_slack, waits
+    armed, fake_slack, waits
 ):
     _, during = waits
-    ticket = thread_in(make_ticket())
-    ticket_arm(ticket=ticket, now=T0)
+    ticket = armed
     level1 = rows(ticket)[0]
     during.append(lambda: ticket_mark_responded(ticket=ticket, path=ResponsePath.SLACK_THREAD,
                                                 actor="UALICE", at=DUE - timedelta(milliseconds=30)))
@@ -83,11 +89,10 @@ def test_an_answer_while_the_task_waits_wins_and_nothing_is_posted(
 
 
 def test_a_snooze_while_the_task_waits_wins_and_the_level_waits_for_its_new_time(
-    make_ticket, engineers, thread_in, fake_slack, waits
+    armed, fake_slack, waits
 ):
     _, during = waits
-    ticket = thread_in(make_ticket())
-    ticket_arm(ticket=ticket, now=T0)
+    ticket = armed
     level1 = rows(ticket)[0]
     snoozed_at = DUE - timedelta(milliseconds=30)
     during.append(lambda: ticket_snooze(ticket=ticket, request_key="Ev1", actor="UALICE", now=snoozed_at))
@@ -97,42 +102,29 @@ def test_a_snooze_while_the_task_waits_wins_and_the_level_waits_for_its_new_time
     assert fake_slack.calls("chat.postMessage") == []
 
 
+@pytest.mark.parametrize(("lead_ms", "early"), [(100, timedelta(seconds=2)), (0, timedelta(milliseconds=60))],
+                         ids=["lead-100ms", "no-lead"])
 def test_a_task_earlier_than_the_lead_is_queued_again_to_come_the_lead_before_its_moment(
-    make_ticket, engineers, thread_in, fake_slack, waits, sent, settings
+    armed, fake_slack, waits, sent, settings, lead_ms, early
 ):
-    settings.ESCALATION_PREPARE_AHEAD_MS = 100
+    settings.ESCALATION_PREPARE_AHEAD_MS = lead_ms
     seen, _ = waits
-    ticket = thread_in(make_ticket())
-    ticket_arm(ticket=ticket, now=T0)
+    ticket = armed
     level1 = rows(ticket)[0]
-    sent.clear()
-    assert fire(level1, at=DUE - timedelta(seconds=2)) == FireOutcome.EARLY
-    assert seen == []  # it did not wait: it holds no worker for two seconds
+    assert sent == []  # level 1 is beyond the horizon at arming
+    assert fire(level1, at=DUE - early) == FireOutcome.EARLY
+    assert seen == []  # it did not wait: it holds no worker meanwhile
     (args, eta), = sent
-    assert args[0] == level1.pk and eta == DUE - timedelta(milliseconds=100)
-    assert args[2] == DUE.timestamp()  # the due time it carries is the level's own
-
-
-def test_with_no_lead_a_task_comes_on_time_and_one_a_moment_early_is_queued_again(
-    make_ticket, engineers, thread_in, fake_slack, waits, sent, settings
-):
-    settings.ESCALATION_PREPARE_AHEAD_MS = 0
-    seen, _ = waits
-    ticket = thread_in(make_ticket())
-    ticket_arm(ticket=ticket, now=T0)
-    level1 = rows(ticket)[0]
-    assert [eta for _, eta in sent] == []  # level 1 is beyond the horizon at arming
-    assert fire(level1, at=DUE - timedelta(milliseconds=60)) == FireOutcome.EARLY
-    assert seen == [] and [eta for _, eta in sent] == [DUE]
+    assert args[0] == level1.pk and args[2] == DUE.timestamp()  # the due time it carries is its own
+    assert eta == DUE - timedelta(milliseconds=lead_ms)
     assert fire(level1, at=DUE) == FireOutcome.FIRED
 
 
 def test_a_task_that_comes_ahead_asks_its_channel_turn_for_the_due_moment(
-    make_ticket, engineers, thread_in, fake_slack, waits, monkeypatch
+    armed, fake_slack, waits, monkeypatch
 ):
     asked = []
     monkeypatch.setattr(pacing, "channel_turn", lambda *, channel, key, now=None: asked.append(now) or 0.0)
-    ticket = thread_in(make_ticket())
-    ticket_arm(ticket=ticket, now=T0)
+    ticket = armed
     assert fire(rows(ticket)[0], at=DUE - timedelta(milliseconds=60)) == FireOutcome.FIRED
     assert asked == [DUE.timestamp()]  # its post's moment, not the task's arrival
