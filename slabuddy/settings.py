@@ -225,6 +225,8 @@ if REDIS_VISIBILITY_TIMEOUT < 4 * ESCALATION_HORIZON_SECONDS:
     )
 
 if BROKER_IS_FILESYSTEM:
+    # kombu's filesystem transport, writing each message whole before it can be taken.
+    CELERY_BROKER_TRANSPORT = "base.file_broker:Transport"
     _broker_dir = DATA_DIR / "broker"
     for _sub in ("queue", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
