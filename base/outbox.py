@@ -111,22 +111,29 @@ def outbox_record(
     (the caller rendered it afresh); one that was sent, or may have been,
     keeps what it has, so what we record is what Slack shows.
     """
-    content = {"text": text, "blocks": blocks or [], "context": context or {}}
     message = OutboxMessage(key=key, purpose=purpose, channel=channel, thread_ts=thread_ts,
-                            payload=payload or {}, **content)
+                            payload=payload or {}, text=text, blocks=blocks or [], context=context or {})
     if _insert_unless_recorded(message):
         return message
-    message = OutboxMessage.objects.get(key=key)
-    fresh = (message.text, message.blocks, message.context) != (text, blocks or [], context or {})
-    if fresh and _certainly_unsent(message):
+    return outbox_recorded(message)
+
+
+def outbox_recorded(message: OutboxMessage) -> OutboxMessage:
+    """The row recorded before under ``message.key`` (whose insert found the key taken), taking
+    ``message``'s content if it certainly never reached Slack (``outbox_record``'s rule)."""
+    content = {"text": message.text, "blocks": message.blocks, "context": message.context}
+    recorded = OutboxMessage.objects.get(key=message.key)
+    fresh = (recorded.text, recorded.blocks, recorded.context) != tuple(content.values())
+    if fresh and _certainly_unsent(recorded):
         # Strictly later, also within one clock tick: a sender holding an older copy must see
         # the row changed (outbox_send's one-statement start compares it).
-        message.updated_at = max(timezone.now(), message.updated_at + timedelta(microseconds=1))
-        OutboxMessage.objects.filter(pk=message.pk, status=message.status).update(
-            updated_at=message.updated_at, **content
+        recorded.updated_at = max(timezone.now(), recorded.updated_at + timedelta(microseconds=1))
+        OutboxMessage.objects.filter(pk=recorded.pk, status=recorded.status).update(
+            updated_at=recorded.updated_at, **content
         )
-        message.text, message.blocks, message.context = text, blocks or [], context or {}
-    return message
+        for name, value in content.items():
+            setattr(recorded, name, value)
+    return recorded
 
 
 def _insert_unless_recorded(message: OutboxMessage) -> bool:

@@ -40,6 +40,7 @@ from base.outbox import (
     outbox_post_marked,
     outbox_record,
     outbox_record_sending,
+    outbox_recorded,
     outbox_send,
     outbox_sent_record,
 )
@@ -361,9 +362,10 @@ def escalation_fire(
         return FireOutcome.STALE  # answered: its pending levels are (being) cancelled
     if _helpdesk_answered(ticket, now=now):
         return FireOutcome.RESPONDED
+    at = max(now, start)  # the moment it fires
     if row.target_kind == TargetKind.PAGE:
-        return _page_fire(row, ticket=ticket, now=_when_due(start, now=now, began=began), via=via)
-    at = max(now, start)
+        _wait_until(at, now=now, began=began)
+        return _page_fire(row, ticket=ticket, now=at, via=via)
     draft = escalation_draft(row, ticket=ticket, now=at)
     # Its channel's turn for that moment: a level told to wait stays pending until then, never claimed.
     if wait := level_turn_wait(row, ticket=ticket, at=at):
@@ -371,7 +373,7 @@ def escalation_fire(
             return FireOutcome.PACED
         level_turn_done(row, ticket=ticket)  # changed meanwhile: its slot must not hold the channel
         return FireOutcome.LOST
-    now = _when_due(start, now=now, began=began)
+    _wait_until(at, now=now, began=began)
     # Where a worker killed between two statements leaves the level (each later attempt is a
     # claim of a level whose claim lease ran out, by the sweeper, then escalation_deliver_claimed):
     # - before the claim's commit: pending, no message; its task or the sweeper fires it.
@@ -380,30 +382,27 @@ def escalation_fire(
     #   looks for the key in the thread, and posts only if it is not there.
     # - after the settle's commit (the message "sent", the level fired): nothing is left to do.
     with transaction.atomic():
-        if escalation_claim(row, now=now, via=via) is None:
+        if escalation_claim(row, now=at, via=via) is None:
             level_turn_done(row, ticket=ticket)
             return FireOutcome.LOST
         message = OutboxMessage(**level_message_fields(row, ticket=ticket, draft=draft))
         marked = outbox_record_sending(message)
         if not marked:  # recorded by an earlier attempt: it may have reached Slack
-            message = level_message_record(row, ticket=ticket, draft=draft)
+            message = outbox_recorded(message)
     if not marked:
-        return claimed_level_post_in_turn(row, ticket=ticket, message=message, now=now)
+        return claimed_level_post_in_turn(row, ticket=ticket, message=message, now=at)
     delivery = marked_level_post(row, ticket=ticket, message=message)
     if delivery.status == DeliveryStatus.SENT:
-        return claimed_level_fired(row, ticket=ticket, delivery=delivery, now=now, record_sent=True)
-    return claimed_level_not_posted(row, ticket=ticket, delivery=delivery, now=now)
+        return claimed_level_fired(row, ticket=ticket, delivery=delivery, now=at, record_sent=True)
+    return claimed_level_not_posted(row, ticket=ticket, delivery=delivery, now=at)
 
 
-def _when_due(start: datetime, *, now: datetime, began: float) -> datetime:
-    """Wait for ``start`` if the task came early to prepare (``now`` was read at ``began``, a
-    monotonic time); the moment the level fires."""
-    if start <= now:
-        return now
-    ahead = (start - now).total_seconds() - (time.monotonic() - began)
+def _wait_until(at: datetime, *, now: datetime, began: float) -> None:
+    """Sleep until ``at`` if the task came early to prepare (``now`` was read at ``began``, a
+    monotonic time); never longer than the lead."""
+    ahead = (at - now).total_seconds() - (time.monotonic() - began)
     if ahead > 0:
         time.sleep(min(ahead, prepare_ahead().total_seconds()))
-    return start
 
 
 def escalation_deliver_claimed(row: Escalation, *, now: datetime) -> FireOutcome:

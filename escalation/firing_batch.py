@@ -47,6 +47,7 @@ from base.outbox import (
     DeliveryStatus,
     ambiguous_wait,
     outbox_record_new,
+    outbox_recorded,
     outbox_sent_record,
     outbox_start_new,
 )
@@ -63,10 +64,8 @@ from escalation.firing import (
     escalations_claim_locked,
     level_fired_event,
     level_message_fields,
-    level_message_record,
     marked_level_post,
 )
-from escalation.keys import post_key
 from escalation.messages import NextStep
 from escalation.models import Escalation, FiredVia
 from escalation.outcomes import FireOutcome
@@ -139,15 +138,15 @@ def locked_levels_take(rows: list[Escalation], *, now: datetime) -> Batch:
 
 def _record_all(levels: list[_Level], *, now: datetime) -> None:
     _draft_all(levels, now=now)
-    fresh = outbox_record_new([OutboxMessage(**level_message_fields(level.row, ticket=level.ticket,
-                                                                    draft=level.draft)) for level in levels])
+    messages = [OutboxMessage(**level_message_fields(level.row, ticket=level.ticket, draft=level.draft))
+                for level in levels]
+    fresh = outbox_record_new(messages)
     # Marked "sending" until no post of this batch can land any more (see the module's docstring).
     not_before = now + claim_lease() + ambiguous_wait()
     marked = {m.pk for m in outbox_start_new(list(fresh.values()), not_before=not_before)}
-    for level in levels:
-        message = fresh.get(_key(level.row))
-        if message is None:  # recorded by an earlier attempt: it may have reached Slack
-            message = level_message_record(level.row, ticket=level.ticket, draft=level.draft)
+    for level, message in zip(levels, messages, strict=True):
+        if message.key not in fresh:  # recorded by an earlier attempt: it may have reached Slack
+            message = outbox_recorded(message)
         level.message, level.marked = message, message.pk in marked
 
 
@@ -166,10 +165,6 @@ def _one_level_way(row: Escalation) -> bool:
     ticket = row.ticket
     return (row.target_kind == TargetKind.PAGE or ticket.state not in LIVE_STATES
             or ticket.channel.response_mode in _HELPDESKS)
-
-
-def _key(row: Escalation) -> str:
-    return post_key(ticket_id=row.ticket_id, level=row.level, cycle=row.cycle)
 
 
 def _post_all(levels: list[_Level], *, now: datetime) -> Counter[FireOutcome]:
